@@ -1,0 +1,47 @@
+"""Per-model configuration, validated from YAML (``configs/models/*.yaml``) or ``serve_config.yaml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from sapheneia.errors import InvalidInput
+
+
+class ModelConfig(BaseModel):
+    """One served model: which adapter, which weights, and the adapter's own options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Name used in URLs and requests, e.g. 'auto-ets' or 'timesfm-2.5'.")
+    adapter: str = Field(
+        description="Registry name of the adapter ('statsforecast', 'timesfm-2.5', ...) or an import "
+        "path 'package.module:ClassName' for a custom adapter."
+    )
+    checkpoint: str | None = Field(
+        default=None, description="Hugging Face repo id or local directory holding the weights."
+    )
+    aliases: list[str] = Field(
+        default_factory=list, description="Other ids that reach this model (e.g. 'timesfm20')."
+    )
+    device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    dtype: str = Field(default="float32", description="Weights dtype: float32, bfloat16 or float16.")
+    licence_acknowledged: bool = Field(
+        default=False, description="Required for models whose weights are not licensed commercially."
+    )
+    description: str = Field(default="", description="One line shown in /models and the UI.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific settings.")
+
+
+def load_model_configs(directory: Path) -> dict[str, ModelConfig]:
+    """Read every ``*.yaml`` in ``directory`` as one ``ModelConfig``, keyed by id."""
+    configs: dict[str, ModelConfig] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        config = ModelConfig.model_validate(yaml.safe_load(path.read_text()))
+        if config.id in configs:
+            raise InvalidInput(f"model id '{config.id}' is defined twice (second time in {path.name})")
+        configs[config.id] = config
+    return configs

@@ -1,0 +1,114 @@
+"""Typed errors. Each carries the HTTP status and a stable code; the message says what to fix.
+
+The HTTP layer maps every ``SapheneiaError`` to the one error body in one place, so nothing here
+knows about HTTP beyond the status number.
+"""
+
+from __future__ import annotations
+
+
+class SapheneiaError(Exception):
+    """Base of every error a caller can see. ``message`` must never contain server paths."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(SapheneiaError):
+    """The request is malformed or asks for something impossible."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class DataError(InvalidInput):
+    """The data itself cannot be forecast as sent (bad timestamps, NaNs, too short, ...)."""
+
+    status = 422
+    code = "data_error"
+
+
+class UnknownColumn(DataError):
+    code = "unknown_column"
+
+
+class DuplicateTimestamps(DataError):
+    code = "duplicate_timestamps"
+
+
+class UnparseableTimestamps(DataError):
+    code = "unparseable_timestamps"
+
+
+class MissingTargetValues(DataError):
+    code = "missing_target_values"
+
+
+class SeriesTooShort(DataError):
+    code = "series_too_short"
+
+
+class MissingFutureCovariates(DataError):
+    code = "missing_future_covariates"
+
+
+class IrregularTimestamps(DataError):
+    code = "irregular_timestamps"
+
+
+class UnsupportedFormat(InvalidInput):
+    code = "unsupported_format"
+
+
+class CovariatesNotSupported(InvalidInput):
+    code = "covariates_not_supported"
+
+
+class SourceForbidden(SapheneiaError):
+    """A data source outside what the server allows (path outside the data dir, private URL)."""
+
+    status = 403
+    code = "source_forbidden"
+
+
+class SourceNotFound(SapheneiaError):
+    status = 404
+    code = "source_not_found"
+
+
+class SourceUnreachable(SapheneiaError):
+    """A URL that timed out or answered with an error: the caller can fix the URL or retry."""
+
+    status = 422
+    code = "source_unreachable"
+
+
+class PayloadTooLarge(SapheneiaError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ModelNotFound(SapheneiaError):
+    status = 404
+    code = "model_not_found"
+
+
+class ModelUnavailable(SapheneiaError):
+    """The model is configured but cannot serve (weights missing, shut down, still loading)."""
+
+    status = 503
+    code = "model_unavailable"
+
+
+class Conflict(SapheneiaError):
+    status = 409
+    code = "conflict"
+
+
+class Unauthorized(SapheneiaError):
+    status = 401
+    code = "unauthorized"

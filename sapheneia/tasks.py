@@ -1,0 +1,96 @@
+"""The unit of work every model sees: one series to forecast, and what comes back.
+
+``ForecastTask`` is built by ``sapheneia.data`` from any input format and is the only thing an adapter
+receives; ``ForecastResult`` is the only thing it returns. Both are plain dataclasses of numpy arrays so
+they pickle cheaply between Ray processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+COVARIATE_ROLES = (
+    "dynamic_numerical",
+    "dynamic_categorical",
+    "static_numerical",
+    "static_categorical",
+)
+
+
+@dataclass
+class ForecastTask:
+    """One series and what to forecast for it.
+
+    ``context`` has shape ``(n_history,)``. Dynamic covariates have shape ``(n_history + horizon,)``:
+    the history part aligned with ``context``, then the known future values.
+    ``group`` identifies the caller's request: models that fit anything across series (covariate
+    regressions, cross-learning) fit only within one group, never across callers.
+    """
+
+    series_id: str
+    context: np.ndarray
+    horizon: int
+    quantiles: tuple[float, ...]
+    freq: str
+    timestamps: pd.DatetimeIndex
+    future_timestamps: pd.DatetimeIndex
+    dynamic_numerical: dict[str, np.ndarray] = field(default_factory=dict)
+    dynamic_categorical: dict[str, np.ndarray] = field(default_factory=dict)
+    static_numerical: dict[str, float] = field(default_factory=dict)
+    static_categorical: dict[str, str] = field(default_factory=dict)
+    group: str = ""
+
+    @property
+    def has_covariates(self) -> bool:
+        return bool(
+            self.dynamic_numerical
+            or self.dynamic_categorical
+            or self.static_numerical
+            or self.static_categorical
+        )
+
+    def settings_key(self) -> tuple[object, ...]:
+        """Tasks with equal keys can share one model call (same horizon, levels and frequency)."""
+        return (self.horizon, self.quantiles, self.freq)
+
+
+@dataclass
+class ForecastResult:
+    """A forecast for one task.
+
+    ``quantiles`` maps each requested level to an array of shape ``(horizon,)``.
+    ``interpolated`` lists the requested levels the model does not produce natively.
+    """
+
+    series_id: str
+    mean: np.ndarray
+    median: np.ndarray
+    quantiles: dict[float, np.ndarray]
+    future_timestamps: pd.DatetimeIndex
+    interpolated: tuple[float, ...] = ()
+    covariates_used: bool = False
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    def to_frame(self, model: str | None = None) -> pd.DataFrame:
+        """Long-format rows ``unique_id, ds, mean, median, q-<level>...`` for this series."""
+        frame = pd.DataFrame(
+            {
+                "unique_id": self.series_id,
+                "ds": self.future_timestamps,
+                "mean": self.mean,
+                "median": self.median,
+            }
+        )
+        for level in sorted(self.quantiles):
+            frame[quantile_column(level)] = self.quantiles[level]
+        if model is not None:
+            frame.insert(1, "model", model)
+        return frame
+
+
+def quantile_column(level: float) -> str:
+    """Column name for a quantile level: 0.1 -> ``q-0.1``, 0.025 -> ``q-0.025``."""
+    return f"q-{level:g}"
