@@ -1,0 +1,175 @@
+"""``serve_config.yaml`` -> Ray Serve application: typed args, one ModelServer per model, one Ingress.
+
+``serve run serve_config.yaml`` calls ``build_app(args)`` with the ``args`` of the ``api`` application.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ray import serve
+from ray.serve import Application
+
+from deployments.ingress import Ingress, IngressOptions
+from deployments.model_server import BatchSettings, ModelServer
+from sapheneia.config import ModelConfig, load_model_configs
+from sapheneia.keys import digest, ensure_keys
+from sapheneia.settings import Settings
+
+logger = logging.getLogger("ray.serve")
+
+# Concurrent batches a replica should be able to queue: one running, one filling.
+BATCHES_IN_FLIGHT = 2
+
+
+class ModelEntry(BaseModel):
+    """One served model: which config, how many replicas, what resources, what batching."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Model id; its defaults come from configs/models/<id>.yaml.")
+    adapter: str | None = Field(default=None, description="Overrides the config's adapter.")
+    checkpoint: str | None = Field(default=None, description="Hub id or local directory.")
+    aliases: list[str] | None = Field(default=None, description="Other ids for the same model.")
+    device: str | None = Field(default=None, description="'auto', 'cpu' or 'cuda'.")
+    dtype: str | None = Field(default=None, description="float32, bfloat16 or float16.")
+    licence_acknowledged: bool | None = Field(
+        default=None, description="For non-commercial weights."
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Merged over the config's.")
+    num_replicas: int | Literal["auto"] = Field(default=1, description="Fixed count or 'auto'.")
+    autoscaling_config: dict[str, Any] | None = Field(
+        default=None, description="Ray Serve autoscaling (min_replicas, max_replicas, ...)."
+    )
+    ray_actor_options: dict[str, Any] = Field(
+        default_factory=lambda: {"num_cpus": 0.5},
+        description="Resources per replica: num_cpus, fractional num_gpus, memory.",
+    )
+    max_ongoing_requests: int | None = Field(
+        default=None, description="Derived from the batch size when omitted, so batches can fill."
+    )
+    user_config: BatchSettings = Field(default_factory=BatchSettings)
+
+    @model_validator(mode="after")
+    def _room_for_batches(self) -> ModelEntry:
+        needed = self.user_config.max_batch_size
+        if self.max_ongoing_requests is not None and self.max_ongoing_requests < needed:
+            raise ValueError(
+                f"model '{self.id}': max_ongoing_requests ({self.max_ongoing_requests}) must be at "
+                f"least max_batch_size ({needed}), or batches can never fill"
+            )
+        return self
+
+
+class IngressEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_replicas: int = Field(default=1, ge=1)
+    ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.5})
+    max_ongoing_requests: int = Field(default=256, ge=1)
+    lifecycle_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class AppArgs(BaseModel):
+    """The ``args`` of the api application in serve_config.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelEntry] = Field(min_length=1, description="Models to serve.")
+    models_dir: str = Field(default="configs/models", description="Folder of model YAML configs.")
+    ingress: IngressEntry = Field(default_factory=IngressEntry)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AppArgs:
+        seen: set[str] = set()
+        for entry in self.models:
+            if entry.id in seen:
+                raise ValueError(f"model id '{entry.id}' is listed twice in serve_config.yaml")
+            seen.add(entry.id)
+        return self
+
+
+def model_configs(args: AppArgs) -> dict[str, ModelConfig]:
+    """Each entry's config: its YAML file merged with the overrides in serve_config.yaml."""
+    known = load_model_configs(Path(args.models_dir)) if Path(args.models_dir).is_dir() else {}
+    configs: dict[str, ModelConfig] = {}
+    names: dict[str, str] = {}
+    for entry in args.models:
+        base = known.get(entry.id)
+        if base is None and entry.adapter is None:
+            raise ValueError(
+                f"unknown model id '{entry.id}': add {args.models_dir}/{entry.id}.yaml or give it an "
+                f"'adapter'; known ids: {', '.join(sorted(known))}"
+            )
+        fields = base.model_dump() if base else {"id": entry.id}
+        overrides = entry.model_dump(
+            include={"adapter", "checkpoint", "aliases", "device", "dtype", "licence_acknowledged"},
+            exclude_none=True,
+        )
+        fields.update(overrides)
+        fields["options"] = {**fields.get("options", {}), **entry.options}
+        config = ModelConfig.model_validate(fields)
+        for name in [config.id, *config.aliases]:
+            if name in names:
+                raise ValueError(f"name '{name}' is used by both '{names[name]}' and '{config.id}'")
+            names[name] = config.id
+        configs[config.id] = config
+    return configs
+
+
+def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
+    keys, key_file = ensure_keys(settings)
+    if key_file is not None:
+        logger.warning("API keys are read from %s", key_file.resolve())
+    return IngressOptions(
+        key_digests=[digest(k) for k in keys],
+        data_dir=settings.data_dir.resolve(),
+        max_request_bytes=settings.max_request_bytes,
+        url_timeout_s=settings.url_timeout_s,
+        allow_private_urls=settings.allow_private_urls,
+        cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+        lifecycle_timeout_s=entry.lifecycle_timeout_s,
+    )
+
+
+def deployment_options(entry: ModelEntry) -> dict[str, Any]:
+    batch = entry.user_config.max_batch_size
+    options: dict[str, Any] = {
+        "name": f"model-{entry.id}",
+        "ray_actor_options": entry.ray_actor_options,
+        "max_ongoing_requests": entry.max_ongoing_requests or batch * BATCHES_IN_FLIGHT,
+        "user_config": entry.user_config.model_dump(),
+        "health_check_period_s": 10,
+    }
+    if entry.autoscaling_config is not None or entry.num_replicas == "auto":
+        options["autoscaling_config"] = entry.autoscaling_config or {}
+    else:
+        options["num_replicas"] = entry.num_replicas
+    return options
+
+
+def build_app(args: dict[str, Any], settings: Settings | None = None) -> Application:
+    """The Serve application for ``args`` (validated; bad config fails with a clear message)."""
+    parsed = AppArgs.model_validate(args)
+    configs = model_configs(parsed)
+    run_id = uuid.uuid4().hex[:12]
+    handles = {
+        entry.id: serve.deployment(ModelServer, **deployment_options(entry)).bind(
+            configs[entry.id], run_id
+        )
+        for entry in parsed.models
+    }
+    options = ingress_options(settings or Settings(), parsed.ingress)
+    ingress = serve.deployment(
+        serve.ingress()(Ingress),
+        name="ingress",
+        num_replicas=parsed.ingress.num_replicas,
+        ray_actor_options=parsed.ingress.ray_actor_options,
+        max_ongoing_requests=parsed.ingress.max_ongoing_requests,
+    )
+    return ingress.bind(handles, configs, options, run_id)

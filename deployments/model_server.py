@@ -1,0 +1,154 @@
+"""One deployment class for every model: the adapter comes from the model's config.
+
+The server owns only the model: load it, batch tasks from concurrent requests into one adapter call,
+report its state. HTTP, auth and data loading belong to the ingress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import ray
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+
+from deployments.lifecycle import get_board
+from deployments.metrics import ModelMetrics
+from sapheneia.config import ModelConfig
+from sapheneia.errors import ModelUnavailable, SapheneiaError
+from sapheneia.models import create_adapter
+from sapheneia.tasks import ForecastResult, ForecastTask
+
+logger = logging.getLogger("ray.serve")
+
+POLL_INTERVAL_S = 0.5
+
+
+class BatchSettings(BaseModel):
+    """``user_config`` of a model deployment; changes apply through ``reconfigure`` without restart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(default=32, ge=1, le=1024, description="Series per model call.")
+    batch_wait_timeout_s: float = Field(
+        default=0.01, ge=0, le=10, description="How long a batch waits to fill before it runs."
+    )
+
+
+class ModelServer:
+    """Serves one model. Bound by ``build_app`` as ``serve.deployment(ModelServer, ...)``."""
+
+    def __init__(self, config: ModelConfig, run_id: str) -> None:
+        self.config = config
+        self.adapter = create_adapter(config)
+        self.replica = uuid.uuid4().hex[:8]
+        self.status = "initializing"
+        self.reason: str | None = None
+        self.generation = 0
+        self.metrics = ModelMetrics(config.id)
+        self._lock = threading.Lock()
+        self._board = get_board(run_id)
+        self._load()
+        self._stop = threading.Event()
+        # A thread, not an asyncio task: loading weights blocks, and requests must keep being
+        # answered (with 503) while it does.
+        threading.Thread(target=self._follow_board, daemon=True, name="model-state").start()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        with self._lock:
+            self.status, self.reason = "initializing", None
+            try:
+                self.adapter.load()
+            except ModelUnavailable as error:
+                self.status, self.reason = "unavailable", error.message
+                logger.warning("model %s unavailable: %s", self.config.id, error.message)
+                return
+            except Exception as error:  # any loader failure is reported, never fatal
+                self.status = "error"
+                self.reason = f"loading failed ({type(error).__name__}); see the replica log"
+                logger.exception("model %s failed to load", self.config.id)
+                return
+            self.status = "ready"
+
+    def _unload(self) -> None:
+        with self._lock:
+            self.adapter.unload()
+            self.status, self.reason = "uninitialized", "shut down by /shutdown"
+
+    def _follow_board(self) -> None:
+        while not self._stop.is_set():
+            try:
+                desired = ray.get(
+                    self._board.report.remote(self.config.id, self.replica, self.state()),
+                    timeout=10,
+                )
+                if desired.generation > self.generation:
+                    if desired.state == "shutdown":
+                        self._unload()
+                    else:
+                        self._load()
+                    self.generation = desired.generation
+                    self._board.report.remote(self.config.id, self.replica, self.state())
+            except Exception:  # the board may be restarting; keep serving and retry
+                logger.exception("model %s: state board unreachable", self.config.id)
+            self._stop.wait(POLL_INTERVAL_S)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "generation": self.generation,
+            "replica": self.replica,
+        }
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        settings = BatchSettings.model_validate(user_config or {})
+        self._batched.set_max_batch_size(settings.max_batch_size)  # type: ignore[attr-defined]
+        self._batched.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)  # type: ignore[attr-defined]
+
+    def check_health(self) -> None:
+        # An unavailable model is healthy as a replica: it answers 503 with the fix. Only a dead
+        # state thread is a reason for Serve to restart the replica.
+        if self._stop.is_set():
+            raise RuntimeError("model state thread stopped")
+
+    def __del__(self) -> None:
+        if hasattr(self, "_stop"):
+            self._stop.set()
+
+    # -- forecasting -----------------------------------------------------------------------------
+
+    def capabilities(self) -> dict[str, Any]:
+        return self.adapter.capabilities.as_dict()
+
+    async def forecast(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
+        """Forecast one request's tasks; each joins the shared batch queue on its own."""
+        if self.status != "ready":
+            error = ModelUnavailable(
+                f"model '{self.config.id}' is {self.status}: "
+                f"{self.reason or 'call POST /api/v1/' + self.config.id + '/initialization'}"
+            )
+            return [error for _ in tasks]
+        return list(await asyncio.gather(*(self._batched(task) for task in tasks)))
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
+    async def _batched(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
+        started = time.perf_counter()
+        # The adapter is synchronous and CPU-bound: run it off the event loop so that the replica
+        # keeps accepting requests (and filling the next batch) meanwhile.
+        results = await asyncio.to_thread(self.adapter.forecast, tasks)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(len(tasks), elapsed)
+        for result in results:
+            if isinstance(result, ForecastResult):
+                result.metadata.update(
+                    batch_size=len(tasks), replica=self.replica, model_seconds=round(elapsed, 6)
+                )
+        return results

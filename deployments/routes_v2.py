@@ -1,0 +1,148 @@
+"""The unified API: many series per request, JSON rows or an uploaded file, JSON or CSV back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from deployments.deps import Caller, Gateway, read_body
+from deployments.routes_discovery import model_listing
+from deployments.schemas import FORECAST_EXAMPLE, ForecastRequest
+from sapheneia.data import ColumnRoles, build_tasks, load_table
+from sapheneia.errors import InvalidInput, UnsupportedFormat
+
+UPLOAD_DOC = {
+    "requestBody": {
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ForecastRequest"},
+                "example": FORECAST_EXAMPLE,
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "request"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "request": {
+                            "type": "string",
+                            "description": "ForecastRequest as JSON, without 'data'/'source'.",
+                            "example": '{"model": "auto-ets", "horizon": 12}',
+                        },
+                    },
+                }
+            },
+        },
+        "required": True,
+    }
+}
+
+
+def v2_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v2", tags=["v2 (unified)"])
+
+    @router.get("/models")
+    async def models(gateway: Gateway, _: Caller) -> dict[str, Any]:
+        """Models with capabilities (context, horizon, covariates, quantiles, licence) and status."""
+        return {"models": await model_listing(gateway)}
+
+    @router.post("/forecast", openapi_extra=UPLOAD_DOC)
+    async def forecast(request: Request, gateway: Gateway, _: Caller) -> Response:
+        """Forecast many series: JSON rows, or a CSV/Parquet upload as multipart 'file'."""
+        started = time.perf_counter()
+        body, frame = await parse_forecast_request(request, gateway)
+        model_id = gateway.resolve(body.model)
+        roles = ColumnRoles(
+            timestamp=body.timestamp_column,
+            series_id=body.id_column if body.id_column in frame.columns else None,
+            target=body.target_column,
+            covariates=body.covariates,
+        )
+        tasks = await asyncio.to_thread(
+            build_tasks,
+            frame,
+            roles,
+            body.horizon,
+            tuple(body.quantiles),
+            context_length=body.context_length,
+            freq=body.freq,
+            group=request.state.request_id,
+        )
+        results = await gateway.forecast(model_id, tasks)
+        table = pd.concat([r.to_frame() for r in results], ignore_index=True)
+        if body.id_column != "unique_id":
+            table = table.rename(columns={"unique_id": body.id_column})
+        if body.format == "csv" or "text/csv" in request.headers.get("accept", ""):
+            return Response(table.to_csv(index=False), media_type="text/csv")
+        table["ds"] = table["ds"].map(lambda t: t.isoformat())
+        payload = {
+            "model": model_id,
+            "forecast": table.to_dict(orient="records"),
+            "metadata": {
+                "series_count": len(results),
+                "horizon": body.horizon,
+                "quantiles": sorted(set(body.quantiles)),
+                "interpolated_quantiles": sorted({q for r in results for q in r.interpolated}),
+                "covariates_used": any(r.covariates_used for r in results),
+                "batch_sizes": [r.metadata.get("batch_size") for r in results],
+                "total_time_seconds": round(time.perf_counter() - started, 4),
+                "request_id": request.state.request_id,
+            },
+        }
+        return Response(json.dumps(payload), media_type="application/json")
+
+    return router
+
+
+async def parse_forecast_request(
+    request: Request, gateway: Any
+) -> tuple[ForecastRequest, pd.DataFrame]:
+    """The validated request and its table, from JSON or from a multipart upload."""
+    content_type = request.headers.get("content-type", "")
+    limits = gateway.limits
+    if content_type.startswith("application/json"):
+        raw = await read_body(request, limits.max_bytes)
+        body = _validated(raw)
+        source: Any = body.data if body.data is not None else body.source
+        frame = await asyncio.to_thread(load_table, source, limits)
+        return body, frame
+    if content_type.startswith("multipart/form-data"):
+        await read_body(request, limits.max_bytes)  # enforce the cap before parsing the form
+        form = await request.form()
+        upload, spec = form.get("file"), form.get("request")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("multipart upload needs a 'file' part (CSV or Parquet)")
+        if not isinstance(spec, str):
+            raise InvalidInput("multipart upload needs a 'request' part: the request JSON")
+        try:
+            fields = json.loads(spec)
+        except json.JSONDecodeError as error:
+            raise InvalidInput(f"'request' part is not valid JSON ({error.msg})") from error
+        if not isinstance(fields, dict):
+            raise InvalidInput("'request' part must be a JSON object")
+        body = _validated(json.dumps({**fields, "source": "upload"}).encode())
+        content = await upload.read()
+        frame = await asyncio.to_thread(
+            load_table, content, limits, filename=upload.filename or "upload.csv"
+        )
+        return body, frame
+    raise UnsupportedFormat(
+        f"unsupported content type '{content_type or 'none'}': send application/json or "
+        "multipart/form-data with a 'file' and a 'request' part"
+    )
+
+
+def _validated(raw: bytes) -> ForecastRequest:
+    try:
+        return ForecastRequest.model_validate_json(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
+        )
+        raise InvalidInput(f"invalid request: {problems}") from error

@@ -1,0 +1,150 @@
+"""Wire objects: one pydantic model per request body, constraints in ``Field``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal[
+    "target", "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
+]
+CovariateRole = Literal[
+    "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
+]
+
+SEED_EXAMPLE = {
+    "data_source_url_or_path": "sample_data.csv",
+    "data_definition": {"price": "target", "volume": "dynamic_numerical"},
+    "parameters": {
+        "context_len": 64,
+        "horizon_len": 24,
+        "use_covariates": False,
+        "use_quantiles": True,
+        "quantile_indices": [1, 3, 5, 7, 9],
+    },
+}
+
+
+class InitializationRequest(BaseModel):
+    """The earlier product's ``/initialization`` body; every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["cpu", "gpu", "tpu", "mps"] = Field(
+        default="cpu", description="Kept for old clients; the device comes from serve_config.yaml."
+    )
+    context_len: int = Field(default=64, ge=1, le=16384, description="Default context length.")
+    horizon_len: int = Field(default=24, ge=1, le=10000, description="Default horizon.")
+    checkpoint: str | None = Field(
+        default=None, description="Must match the configured checkpoint, if sent."
+    )
+    local_model_path: str | None = Field(
+        default=None, description="Must match the configured checkpoint, if sent."
+    )
+
+
+class InferenceParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    context_len: int | None = Field(default=None, ge=1, le=16384, description="History points.")
+    horizon_len: int | None = Field(default=None, ge=1, le=10000, description="Steps ahead.")
+    use_covariates: bool = Field(default=False, description="Use the covariate columns.")
+    use_quantiles: bool = Field(default=True, description="Return quantiles and bands.")
+    quantile_indices: list[int] = Field(
+        default_factory=lambda: [1, 3, 5, 7, 9],
+        description="0 is the mean, 1-9 are Q10-Q90; consecutive pairs become bands.",
+    )
+    context_start_date: str | None = Field(default=None, description="First history date used.")
+    context_end_date: str | None = Field(default=None, description="Last history date used.")
+    freq: int | str | None = Field(
+        default=None,
+        description="Pandas frequency alias ('D', 'MS'); the old TimesFM indicator 0/1/2 is accepted "
+        "and ignored, since the frequency is inferred from the dates.",
+    )
+
+    @model_validator(mode="after")
+    def _indices_in_range(self) -> InferenceParameters:
+        bad = [i for i in self.quantile_indices if not 0 <= i <= 9]
+        if bad:
+            raise ValueError(f"quantile_indices must be 0-9 (0 = mean, 1-9 = Q10-Q90); got {bad}")
+        return self
+
+
+class InferenceRequest(BaseModel):
+    """The earlier product's ``/inference`` body."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SEED_EXAMPLE]})
+
+    data_source_url_or_path: str = Field(
+        description="File name in the uploads folder, path inside the data directory, or HTTP(S) URL."
+    )
+    data_definition: dict[str, Role] = Field(description="Column -> role; exactly one 'target'.")
+    parameters: InferenceParameters = Field(default_factory=InferenceParameters)
+
+
+class ColumnNames(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id_column: str = Field(default="unique_id", description="Series id column.")
+    timestamp_column: str = Field(default="ds", description="Timestamp column.")
+    target_column: str = Field(default="y", description="Target column.")
+
+
+FORECAST_EXAMPLE = {
+    "model": "auto-ets",
+    "horizon": 3,
+    "quantiles": [0.1, 0.5, 0.9],
+    "data": [{"unique_id": "a", "ds": f"2024-{m:02d}-01", "y": 10 + m} for m in range(1, 13)],
+}
+
+
+class ForecastRequest(ColumnNames):
+    """``POST /api/v2/forecast`` as JSON: many series in long format."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [FORECAST_EXAMPLE]})
+
+    model: str = Field(description="Model id or alias, see GET /api/v2/models.")
+    horizon: int = Field(ge=1, le=10000, description="Steps ahead to forecast.")
+    quantiles: list[float] = Field(
+        default_factory=lambda: [0.1, 0.5, 0.9], description="Levels in (0, 1)."
+    )
+    data: list[dict[str, object]] | None = Field(
+        default=None, description="Rows in long format; future covariate rows have an empty target."
+    )
+    source: str | None = Field(
+        default=None, description="Instead of data: a path inside the data directory or a URL."
+    )
+    covariates: dict[str, CovariateRole] = Field(default_factory=dict, description="Column roles.")
+    context_length: int | None = Field(default=None, ge=1, le=16384, description="History used.")
+    freq: str | None = Field(default=None, description="Pandas alias; inferred when omitted.")
+    format: Literal["json", "csv"] = Field(default="json", description="Response format.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ForecastRequest:
+        if (self.data is None) == (self.source is None):
+            raise ValueError("send exactly one of 'data' (rows) or 'source' (path or URL)")
+        return self
+
+
+class BacktestRequest(ColumnNames):
+    """``POST /api/v2/backtest``: rolling-origin evaluation of one or more models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(min_length=1, max_length=8, description="Model ids to compare.")
+    horizon: int = Field(ge=1, le=1000, description="Steps per window.")
+    n_windows: int = Field(default=3, ge=1, le=50, description="Number of forecast origins.")
+    step: int | None = Field(default=None, ge=1, description="Steps between origins (= horizon).")
+    quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+    data: list[dict[str, object]] | None = None
+    source: str | None = None
+    covariates: dict[str, CovariateRole] = Field(default_factory=dict)
+    context_length: int | None = Field(default=None, ge=1, le=16384)
+    freq: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BacktestRequest:
+        if (self.data is None) == (self.source is None):
+            raise ValueError("send exactly one of 'data' (rows) or 'source' (path or URL)")
+        return self

@@ -1,0 +1,148 @@
+"""``sapheneia`` command line: list models, forecast a file, pull weights, show the API key."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from sapheneia.config import ModelConfig, load_model_configs
+from sapheneia.errors import SapheneiaError
+
+DEFAULT_MODELS_DIR = Path("configs/models")
+
+
+def _configs(models_dir: Path) -> dict[str, ModelConfig]:
+    if not models_dir.is_dir():
+        raise SapheneiaError(f"no model configs in '{models_dir}'; pass --models-dir")
+    return load_model_configs(models_dir)
+
+
+def _find(configs: dict[str, ModelConfig], name: str) -> ModelConfig:
+    for config in configs.values():
+        if name == config.id or name in config.aliases:
+            return config
+    raise SapheneiaError(f"unknown model '{name}'; known: {', '.join(sorted(configs))}")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from sapheneia.models import adapter_class
+
+    rows = []
+    for config in _configs(args.models_dir).values():
+        caps = adapter_class(config.adapter)(config).capabilities
+        rows.append(
+            {
+                "id": config.id,
+                "adapter": config.adapter,
+                "weights": config.checkpoint or "-",
+                "covariates": "yes" if caps.covariates else "no",
+                "max_horizon": caps.max_horizon or "-",
+                "licence": caps.licence,
+            }
+        )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from sapheneia.data import ColumnRoles, DataLimits, build_tasks, load_table
+    from sapheneia.models import create_adapter
+
+    path = Path(args.file).resolve()
+    frame = load_table(str(path), DataLimits(data_dir=path.parent, max_bytes=1 << 34))
+    roles = ColumnRoles(
+        timestamp=args.timestamp_column,
+        series_id=args.id_column if args.id_column in frame.columns else None,
+        target=args.target_column,
+    )
+    quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
+    tasks = build_tasks(frame, roles, args.horizon, quantiles, freq=args.freq)
+    adapter = create_adapter(_find(_configs(args.models_dir), args.model))
+    adapter.load()
+    outcomes = adapter.forecast(tasks)
+    errors = [o for o in outcomes if isinstance(o, SapheneiaError)]
+    if errors:
+        raise errors[0]
+    table = pd.concat([o.to_frame() for o in outcomes if not isinstance(o, SapheneiaError)])
+    if args.output:
+        table.to_csv(args.output, index=False)
+        print(f"wrote {len(table)} rows to {args.output}")
+    else:
+        with pd.option_context("display.max_rows", 500, "display.width", 160):
+            print(table.round(3).to_string(index=False))
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from sapheneia.models.checkpoints import pull, store_path
+    from sapheneia.settings import get_settings
+
+    config = _find(_configs(args.models_dir), args.model)
+    if not config.checkpoint:
+        print(f"'{config.id}' has no weights to download")
+        return 0
+    model_dir = get_settings().model_dir or Path("models")
+    destination = Path(args.to) if args.to else store_path(model_dir, config.checkpoint)
+    path = pull(config.checkpoint, destination)
+    print(f"weights of '{config.id}' are in {path}")
+    if not args.to:
+        print(f"serve them with SAPHENEIA_MODEL_DIR={model_dir}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from sapheneia.keys import ensure_keys
+    from sapheneia.settings import Settings
+
+    keys, key_file = ensure_keys(Settings())
+    if key_file is None:
+        print(
+            f"{len(keys)} API key(s) set in the environment (SAPHENEIA_API_KEYS / API_SECRET_KEY)"
+        )
+    else:
+        print(f"API key file: {key_file.resolve()} (send 'Authorization: Bearer <key>')")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="sapheneia", description=__doc__)
+    root.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("models", help="list configured models").set_defaults(run=cmd_models)
+
+    forecast = commands.add_parser("forecast", help="forecast a CSV/Parquet file in-process")
+    forecast.add_argument("file")
+    forecast.add_argument("--model", "-m", default="auto-ets")
+    forecast.add_argument("--horizon", "-H", type=int, default=12)
+    forecast.add_argument("--quantiles", default="0.1,0.9", help="comma-separated levels")
+    forecast.add_argument("--freq", default=None, help="pandas alias; inferred when omitted")
+    forecast.add_argument("--id-column", default="unique_id")
+    forecast.add_argument("--timestamp-column", default="ds")
+    forecast.add_argument("--target-column", default="y")
+    forecast.add_argument("--output", "-o", help="write CSV here instead of printing")
+    forecast.set_defaults(run=cmd_forecast)
+
+    pull = commands.add_parser("pull", help="download a model's weights for offline use")
+    pull.add_argument("model")
+    pull.add_argument("--to", help="directory (default: the weights store)")
+    pull.set_defaults(run=cmd_pull)
+
+    commands.add_parser("keys", help="show where the API key is").set_defaults(run=cmd_keys)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except SapheneiaError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Single-machine start: a Ray head on loopback (dashboard on 127.0.0.1:8265), then the Serve config.
+# With RAY_ADDRESS set, joins that cluster instead of starting one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+export PATH="$PWD/$VENV/bin:$PATH"
+# Tell the operator where the API key is before anything else (generated owner-only if none is set).
+sapheneia keys
+if [ -z "${RAY_ADDRESS:-}" ]; then
+  if ! ray status --address 127.0.0.1:6379 >/dev/null 2>&1; then
+    ray start --head --node-ip-address=127.0.0.1 --port=6379 \
+      --dashboard-host=127.0.0.1 --dashboard-port=8265 --disable-usage-stats
+  fi
+  export RAY_ADDRESS=127.0.0.1:6379
+  echo "Ray dashboard: http://127.0.0.1:8265   API: http://127.0.0.1:8000/docs   UI: http://127.0.0.1:8000/ui/"
+fi
+exec serve run serve_config.yaml
