@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ def quantile_bands(result: ForecastResult, indices: list[int]) -> dict[str, Any]
     """
     selected = sorted({i for i in indices if i > 0})
     bands: dict[str, Any] = {}
-    for band, (low, high) in enumerate(zip(selected, selected[1:], strict=False)):
+    for band, (low, high) in enumerate(itertools.pairwise(selected)):
         bands[f"quantile_band_{band}_lower"] = result.quantiles[DECILES[low - 1]].tolist()
         bands[f"quantile_band_{band}_upper"] = result.quantiles[DECILES[high - 1]].tolist()
         bands[f"quantile_band_{band}_label"] = f"Q{low * 10}–Q{high * 10}"
