@@ -1,0 +1,151 @@
+"""One real Ray Serve instance on loopback for the whole session, serving a small model set."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+API_KEY = "test-key-0123456789"
+OTHER_KEY = "second-key-abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_samples(data_dir: Path) -> None:
+    """Sample files in the data directory: the seed's layout (a 'date' column) and long format."""
+    import numpy as np
+    import pandas as pd
+    from statsforecast.utils import AirPassengersDF
+
+    uploads = data_dir / "uploads"
+    uploads.mkdir(parents=True)
+    air = AirPassengersDF.copy()
+    seed = pd.DataFrame(
+        {
+            "date": air["ds"].dt.strftime("%Y-%m-%d"),
+            "passengers": air["y"],
+            "volume": np.linspace(1.0, 2.0, len(air)),
+        }
+    )
+    seed.to_csv(uploads / "sample_data.csv", index=False)
+    long = pd.concat([air.assign(unique_id="air"), air.assign(unique_id="air_x2", y=air["y"] * 2)])
+    long.to_csv(data_dir / "two_series.csv", index=False)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data")
+    write_samples(path)
+    return path
+
+
+APP_ARGS = {
+    "models_dir": "configs/models",
+    "ingress": {"ray_actor_options": {"num_cpus": 0.1}, "lifecycle_timeout_s": 60},
+    "models": [
+        {
+            "id": "seasonal-naive",
+            "ray_actor_options": {"num_cpus": 0.1},
+            "user_config": {"max_batch_size": 64, "batch_wait_timeout_s": 0.2},
+        },
+        {
+            "id": "auto-ets",
+            "ray_actor_options": {"num_cpus": 0.1},
+            "user_config": {"max_batch_size": 32, "batch_wait_timeout_s": 0.2},
+        },
+        {"id": "auto-theta", "num_replicas": 2, "ray_actor_options": {"num_cpus": 0.1}},
+        {
+            "id": "timesfm-2.5",
+            "checkpoint": "/nonexistent/timesfm-2.5",
+            "ray_actor_options": {"num_cpus": 0.1},
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def serve_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import ray
+    from ray import serve
+
+    from deployments.builder import build_app
+    from sapheneia.settings import Settings
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # inherited by the Ray workers started below
+    port, metrics_port = free_port(), free_port()
+    ray.init(
+        _node_ip_address="127.0.0.1",
+        num_cpus=8,
+        include_dashboard=False,
+        _metrics_export_port=metrics_port,
+        configure_logging=False,
+        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}},
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    settings = Settings(
+        api_keys=f"{API_KEY},{OTHER_KEY}",
+        data_dir=data_dir,
+        state_dir=tmp_path_factory.mktemp("state"),
+        max_request_bytes=2 * 1024 * 1024,
+        rate_limit_per_minute=100_000,
+    )
+    serve.run(build_app(APP_ARGS, settings=settings), name="api", route_prefix="/")
+    url = f"http://127.0.0.1:{port}"
+    wait_until_reported(url, {m["id"] for m in APP_ARGS["models"]})
+    os.environ["SAPHENEIA_TEST_METRICS_PORT"] = str(metrics_port)
+    yield url
+    serve.shutdown()
+    ray.shutdown()
+
+
+def wait_until_reported(url: str, models: set[str], timeout_s: float = 180) -> None:
+    """Until every model has left 'initializing' (ready or unavailable)."""
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(f"{url}/health", timeout=5).json()
+            statuses = {m: s["status"] for m, s in last["models"].items()}  # type: ignore[index]
+            if set(statuses) == models and "initializing" not in statuses.values():
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"service not ready: {last}")
+
+
+@pytest.fixture(scope="session")
+def client(serve_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=serve_url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=120
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def anonymous(serve_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=serve_url, timeout=60) as c:
+        yield c
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """The one error shape, with the expected status (and code)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "request_id"}, body
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    assert "Traceback" not in response.text and "/tmp/" not in response.text
+    return body["error"]

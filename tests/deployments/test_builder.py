@@ -1,0 +1,69 @@
+"""serve_config.yaml args are validated before anything starts (no cluster needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from deployments.builder import AppArgs, deployment_options, model_configs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_serve_config_is_valid() -> None:
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    (api,) = [app for app in config["applications"] if app["name"] == "api"]
+    args = AppArgs.model_validate({**api["args"], "models_dir": str(ROOT / "configs/models")})
+    configs = model_configs(args)
+    assert {"seasonal-naive", "auto-ets", "timesfm-2.5"} <= set(configs)
+
+
+def test_duplicate_ids_are_refused() -> None:
+    with pytest.raises(ValidationError, match="listed twice"):
+        AppArgs.model_validate({"models": [{"id": "auto-ets"}, {"id": "auto-ets"}]})
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError, match="replicas"):
+        AppArgs.model_validate({"models": [{"id": "auto-ets", "replicas": 2}]})
+
+
+def test_unknown_model_ids_are_refused() -> None:
+    args = AppArgs.model_validate(
+        {"models": [{"id": "no-such-model"}], "models_dir": str(ROOT / "configs/models")}
+    )
+    with pytest.raises(ValueError, match="unknown model id 'no-such-model'"):
+        model_configs(args)
+
+
+def test_alias_clash_is_refused() -> None:
+    args = AppArgs.model_validate(
+        {
+            "models_dir": str(ROOT / "configs/models"),
+            "models": [{"id": "auto-ets"}, {"id": "auto-theta", "aliases": ["auto-ets"]}],
+        }
+    )
+    with pytest.raises(ValueError, match="used by both"):
+        model_configs(args)
+
+
+def test_batches_can_fill() -> None:
+    with pytest.raises(ValidationError, match="must be at least max_batch_size"):
+        AppArgs.model_validate(
+            {
+                "models": [
+                    {
+                        "id": "auto-ets",
+                        "max_ongoing_requests": 5,
+                        "user_config": {"max_batch_size": 32},
+                    }
+                ]
+            }
+        )
+    entry = AppArgs.model_validate(
+        {"models": [{"id": "auto-ets", "user_config": {"max_batch_size": 32}}]}
+    ).models[0]
+    assert deployment_options(entry)["max_ongoing_requests"] >= 32
