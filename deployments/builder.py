@@ -93,9 +93,19 @@ class AppArgs(BaseModel):
         return self
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def models_dir(args: AppArgs) -> Path:
+    """``models_dir`` as given, or relative to the project: Ray builds the app in its own directory."""
+    given = Path(args.models_dir)
+    return given if given.is_dir() or given.is_absolute() else PROJECT_ROOT / given
+
+
 def model_configs(args: AppArgs) -> dict[str, ModelConfig]:
     """Each entry's config: its YAML file merged with the overrides in serve_config.yaml."""
-    known = load_model_configs(Path(args.models_dir)) if Path(args.models_dir).is_dir() else {}
+    directory = models_dir(args)
+    known = load_model_configs(directory) if directory.is_dir() else {}
     configs: dict[str, ModelConfig] = {}
     names: dict[str, str] = {}
     for entry in args.models:

@@ -5,10 +5,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
+# Ray workers run in their own directories: hand them absolute paths through the environment that
+# `ray start` passes on to them.
+export SAPHENEIA_DATA_DIR="$(realpath -m "${SAPHENEIA_DATA_DIR:-data}")"
+export SAPHENEIA_STATE_DIR="$(realpath -m "${SAPHENEIA_STATE_DIR:-.sapheneia}")"
+if [ -n "${SAPHENEIA_MODEL_DIR:-}" ]; then export SAPHENEIA_MODEL_DIR="$(realpath -m "$SAPHENEIA_MODEL_DIR")"; fi
+if [ -f .env ]; then set -a; . ./.env; set +a; fi
+mkdir -p "$SAPHENEIA_DATA_DIR"
 # Tell the operator where the API key is before anything else (generated owner-only if none is set).
 sapheneia keys
 if [ -z "${RAY_ADDRESS:-}" ]; then
-  if ! ray status --address 127.0.0.1:6379 >/dev/null 2>&1; then
+  if ray status --address 127.0.0.1:6379 >/dev/null 2>&1; then
+    echo "Using the Ray instance already running on 127.0.0.1:6379 (its environment holds the settings;"
+    echo "run 'ray stop' first to apply changed SAPHENEIA_* variables)."
+  else
     ray start --head --node-ip-address=127.0.0.1 --port=6379 \
       --dashboard-host=127.0.0.1 --dashboard-port=8265 --disable-usage-stats
   fi
