@@ -1,0 +1,233 @@
+"""TimesFM-2.0 (500M) through transformers' ``TimesFmModelForPrediction``.
+
+The transformers model forecasts one output patch (128 steps); longer horizons are decoded
+autoregressively, feeding the mean forecast back as context, as the original ``timesfm`` library did.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sapheneia.config import ModelConfig
+from sapheneia.errors import ModelUnavailable
+from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
+from sapheneia.models.checkpoints import resolve_checkpoint
+from sapheneia.models.timesfm_covariates import (
+    TIMESFM_LEVELS,
+    forecast_by_group,
+    inference,
+    parse_options,
+    require_xreg,
+    to_native,
+    torch_device,
+    torch_dtype,
+    xreg_forecast,
+    xreg_forecaster,
+)
+from sapheneia.settings import get_settings
+from sapheneia.tasks import ForecastTask
+
+ORIGINAL_WEIGHTS = "torch_model.ckpt"
+
+# Original ``timesfm`` (PyTorch) key prefixes -> transformers', as transformers'
+# ``convert_timesfm_orignal_to_hf.py`` maps them; the fused qkv projection is split separately.
+_ORIGINAL_PREFIXES = (
+    ("input_ff_layer.hidden_layer.0.", "decoder.input_ff_layer.input_layer."),
+    ("input_ff_layer.", "decoder.input_ff_layer."),
+    ("freq_emb.", "decoder.freq_emb."),
+    ("horizon_ff_layer.hidden_layer.0.", "horizon_ff_layer.input_layer."),
+    ("stacked_transformer.layers.", "decoder.layers."),
+)
+
+
+def frequency_indicator(freq: str) -> int:
+    """TimesFM's frequency input: 0 up to daily, 1 weekly to monthly, 2 quarterly and longer.
+
+    Judged by the mean spacing of the pandas frequency over a year, so multiples ('7D', '2MS') and
+    anchored offsets ('W-SUN', 'QE-DEC') land where the TimesFM paper puts them.
+    """
+    try:
+        steps = pd.date_range("2001-01-01", periods=13, freq=freq)
+    except ValueError:
+        return 0
+    days = float(np.mean(np.diff(steps.asi8))) / 86_400e9
+    if days < 7:
+        return 0
+    return 1 if days < 80 else 2
+
+
+def convert_original_state_dict(state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A ``torch_model.ckpt`` state dict as a ``TimesFmConfig`` and transformers-named tensors.
+
+    The sizes come from the tensor shapes (the head size from the per-dimension query scaling).
+    """
+    from transformers import TimesFmConfig
+
+    try:
+        hidden = state["freq_emb.weight"].shape[1]
+        head_dim = state["stacked_transformer.layers.0.self_attn.scaling"].shape[0]
+        config = TimesFmConfig(
+            patch_length=state["input_ff_layer.hidden_layer.0.weight"].shape[1] // 2,
+            horizon_length=state["horizon_ff_layer.output_layer.weight"].shape[0]
+            // (1 + len(TIMESFM_LEVELS)),
+            freq_size=state["freq_emb.weight"].shape[0],
+            num_hidden_layers=1
+            + max(
+                int(m[1])
+                for k in state
+                if (m := re.match(r"stacked_transformer\.layers\.(\d+)", k))
+            ),
+            hidden_size=hidden,
+            intermediate_size=state["stacked_transformer.layers.0.mlp.gate_proj.weight"].shape[0],
+            head_dim=head_dim,
+            num_attention_heads=hidden // head_dim,
+            use_positional_embedding=False,
+        )
+    except (KeyError, IndexError, ValueError) as error:
+        raise ModelUnavailable(
+            f"{ORIGINAL_WEIGHTS} is not a TimesFM-2.0 checkpoint ({type(error).__name__}: {error})"
+        ) from error
+    converted: dict[str, Any] = {}
+    for key, tensor in state.items():
+        for old, new in _ORIGINAL_PREFIXES:
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        if ".qkv_proj." in key:
+            for name, part in zip(("q", "k", "v"), tensor.chunk(3, dim=0), strict=True):
+                converted[key.replace("qkv_proj", f"{name}_proj")] = part
+        else:
+            converted[key] = tensor
+    return config, converted
+
+
+def load_original_layout(path: Path, context_length: int) -> Any:
+    """A ``TimesFmModelForPrediction`` from an original-layout ``torch_model.ckpt``."""
+    import torch
+    from transformers import TimesFmModelForPrediction
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config, converted = convert_original_state_dict(state)
+    config.context_length = context_length
+    model = TimesFmModelForPrediction(config)
+    model.load_state_dict(converted, strict=True)
+    return model
+
+
+class TimesFM20Adapter(ModelAdapter):
+    """Google TimesFM-2.0 via transformers; XReg covariates via the timesfm package."""
+
+    capabilities = Capabilities(
+        max_context=2048,
+        max_horizon=1024,
+        covariates=True,
+        native_quantiles=TIMESFM_LEVELS,
+        needs_weights=True,
+    )
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.options = parse_options(config)
+        self.capabilities = replace(
+            type(self).capabilities,
+            max_context=self.options.max_context,
+            max_horizon=self.options.max_horizon,
+        )
+        self._model: Any = None
+
+    def load(self) -> None:
+        from transformers import TimesFmModelForPrediction
+
+        checkpoint = self.config.checkpoint or "google/timesfm-2.0-500m-pytorch"
+        path = resolve_checkpoint(self.config.id, checkpoint, get_settings().model_dir)
+        self._device, self._dtype = torch_device(self.config), torch_dtype(self.config)
+        model: Any
+        if (path / "config.json").is_file():
+            model = TimesFmModelForPrediction.from_pretrained(
+                path, dtype=self._dtype, local_files_only=True
+            )
+        elif (path / ORIGINAL_WEIGHTS).is_file():
+            model = load_original_layout(path / ORIGINAL_WEIGHTS, self.options.max_context)
+        else:
+            raise ModelUnavailable(
+                f"the weights directory of '{self.config.id}' holds neither config.json + "
+                f"model.safetensors nor {ORIGINAL_WEIGHTS}; run `sapheneia pull {self.config.id}`"
+            )
+        self._model = model.to(device=self._device, dtype=self._dtype).eval()
+        self.capabilities = replace(
+            self.capabilities,
+            max_context=min(self.options.max_context, model.config.context_length),
+        )
+        self.loaded = True
+
+    def unload(self) -> None:
+        self._model = None
+        super().unload()
+
+    def _predict(
+        self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
+    ) -> list[NativeForecast]:
+        return forecast_by_group(tasks, self._forecast_plain, self._forecast_with_covariates)
+
+    def _forecast_plain(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
+        horizon, freq = tasks[0].horizon, frequency_indicator(tasks[0].freq)
+        natives: list[NativeForecast] = []
+        for start in range(0, len(tasks), self.options.batch_size):
+            chunk = tasks[start : start + self.options.batch_size]
+            outputs = self.decode([task.context for task in chunk], freq, horizon)
+            natives += [to_native(output) for output in outputs]
+        return natives
+
+    def _forecast_with_covariates(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
+        require_xreg(self.config.id)
+        freq = frequency_indicator(tasks[0].freq)
+        backcast = self.options.xreg_mode == "timesfm + xreg"
+
+        def forecast(horizon: int, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            outputs = self.decode(inputs, freq, horizon, backcast=backcast)
+            return outputs[..., 0], outputs
+
+        patch_length = self._model.config.patch_length
+        model = xreg_forecaster(forecast, tasks[0].horizon, patch_length)
+        return xreg_forecast(model, tasks, self.options)
+
+    def decode(
+        self, contexts: Sequence[np.ndarray], freq: int, horizon: int, backcast: bool = False
+    ) -> np.ndarray:
+        """Forecast ``(n, horizon, 10)`` (mean, Q10..Q90) for equal-frequency series in one batch.
+
+        With ``backcast`` the output is prefixed by the model's forecasts over the context after its
+        first patch (``return_forecast_on_context``), which "timesfm + xreg" regresses on.
+        """
+        import torch
+
+        model = self._model
+        patch, output_patch = model.config.patch_length, model.config.horizon_length
+        max_context = self.capabilities.max_context or model.config.context_length
+        history = [torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in contexts]
+        history = [h.to(device=self._device, dtype=self._dtype) for h in history]
+        outputs = []
+        with inference(self._device, self._dtype):
+            for step in range(math.ceil(horizon / output_patch)):
+                longest = min(max(len(h) for h in history), max_context)
+                result = model(
+                    past_values=history,
+                    freq=[freq] * len(history),
+                    forecast_context_len=math.ceil(longest / patch) * patch,
+                    return_forecast_on_context=backcast and step == 0,
+                )
+                full = result.full_predictions
+                outputs.append(full)
+                mean = full[:, -output_patch:, 0]
+                history = [torch.cat([h, m]) for h, m in zip(history, mean, strict=True)]
+        forecast = torch.cat(outputs, dim=1).float().cpu().numpy()
+        backcast_length = forecast.shape[1] - math.ceil(horizon / output_patch) * output_patch
+        return forecast[:, : backcast_length + horizon]
