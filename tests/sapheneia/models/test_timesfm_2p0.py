@@ -1,0 +1,187 @@
+"""TimesFM-2.0 adapter against transformers' own model, on a tiny random-weight checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import TimesFmModelForPrediction
+
+from sapheneia.config import ModelConfig
+from sapheneia.errors import InvalidInput, ModelUnavailable
+from sapheneia.models.timesfm_2p0 import TimesFM20Adapter, frequency_indicator
+from sapheneia.models.timesfm_covariates import covariate_arguments
+from sapheneia.tasks import ForecastResult, ForecastTask
+from sapheneia.testing import make_task, write_tiny_timesfm_2p0, write_tiny_timesfm_2p0_original
+
+LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_timesfm_2p0(tmp_path_factory.mktemp("timesfm-2.0"))
+
+
+@pytest.fixture(scope="module")
+def adapter(checkpoint: Path) -> TimesFM20Adapter:
+    adapter = TimesFM20Adapter(config(str(checkpoint)))
+    adapter.load()
+    return adapter
+
+
+@pytest.fixture(scope="module")
+def library(checkpoint: Path) -> TimesFmModelForPrediction:
+    return TimesFmModelForPrediction.from_pretrained(checkpoint).eval()
+
+
+def config(checkpoint: str, **options: object) -> ModelConfig:
+    return ModelConfig(
+        id="timesfm-2.0", adapter="timesfm-2.0", checkpoint=checkpoint, options=options
+    )
+
+
+def library_forecast(model: TimesFmModelForPrediction, context: np.ndarray, freq: int = 0):
+    """transformers' forecast ``(128, 10)`` for one series alone."""
+    with torch.inference_mode():
+        output = model(past_values=[torch.tensor(context, dtype=torch.float32)], freq=[freq])
+    return output.full_predictions[0].numpy()
+
+
+def series(length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 10 + np.sin(np.arange(length) / 4) + rng.normal(0, 0.3, length).cumsum()
+
+
+def ok(outcome: object) -> ForecastResult:
+    assert isinstance(outcome, ForecastResult), outcome
+    return outcome
+
+
+def test_a_batch_equals_the_library_forecast_of_each_series_alone(adapter, library) -> None:
+    tasks = [
+        make_task(f"s{i}", series(n, i), 24, quantiles=LEVELS) for i, n in enumerate((40, 100, 250))
+    ]
+    for task, outcome in zip(tasks, adapter.forecast(tasks), strict=True):
+        expected = library_forecast(library, task.context)[:24]
+        result = ok(outcome)
+        np.testing.assert_allclose(result.mean, expected[:, 0], rtol=1e-5, atol=1e-5)
+        for index, level in enumerate(LEVELS, start=1):
+            np.testing.assert_allclose(
+                result.quantiles[level], expected[:, index], rtol=1e-5, atol=1e-5
+            )
+        assert result.interpolated == ()
+        assert not result.covariates_used
+
+
+def test_horizons_past_one_output_patch_feed_the_mean_back(adapter, library) -> None:
+    context = series(120, 7)
+    result = ok(adapter.forecast([make_task("long", context, 200)])[0])
+    first = library_forecast(library, context)
+    second = library_forecast(library, np.concatenate([context, first[:, 0]]))
+    assert result.mean.shape == (200,)
+    np.testing.assert_allclose(result.mean[:128], first[:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(result.mean[128:], second[:72, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(result.quantiles[0.9][128:], second[:72, 9], rtol=1e-5, atol=1e-5)
+
+
+def test_the_frequency_indicator_follows_the_task_frequency(adapter, library) -> None:
+    context = series(64, 3)
+    result = ok(adapter.forecast([make_task("weekly", context, 8, freq="W-SUN")])[0])
+    np.testing.assert_allclose(
+        result.mean, library_forecast(library, context, freq=1)[:8, 0], rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("freq", "indicator"),
+    [("min", 0), ("h", 0), ("D", 0), ("B", 0), ("W", 1), ("MS", 1), ("ME", 1), ("QS", 2),
+     ("YE", 2)],
+)  # fmt: skip
+def test_frequency_indicator(freq: str, indicator: int) -> None:
+    assert frequency_indicator(freq) == indicator
+
+
+def test_the_original_layout_loads_to_the_same_model(tmp_path: Path, adapter) -> None:
+    original = TimesFM20Adapter(config(str(write_tiny_timesfm_2p0_original(tmp_path))))
+    original.load()
+    task = make_task("s", series(90, 1), 16)
+    np.testing.assert_allclose(
+        ok(original.forecast([task])[0]).mean, ok(adapter.forecast([task])[0]).mean, rtol=1e-5
+    )
+
+
+def covariate_task(series_id: str, group: str, seed: int, length: int = 80) -> ForecastTask:
+    rng = np.random.default_rng(seed)
+    horizon = 12
+    driver = rng.normal(size=length + horizon)
+    day = np.array(["work", "work", "rest"] * length)[: length + horizon]
+    target = series(length, seed) + 4 * driver[:length] + 2 * (day[:length] == "rest")
+    return make_task(
+        series_id,
+        target,
+        horizon,
+        group=group,
+        dynamic_numerical={"driver": driver},
+        dynamic_categorical={"day": day},
+        static_numerical={"size": float(seed)},
+        static_categorical={"region": "north" if seed % 2 else "south"},
+    )
+
+
+@pytest.mark.parametrize("xreg_mode", ["xreg + timesfm", "timesfm + xreg"])
+def test_covariates_are_fitted_per_request(checkpoint: Path, xreg_mode: str) -> None:
+    adapter = TimesFM20Adapter(config(str(checkpoint), xreg_mode=xreg_mode))
+    adapter.load()
+    mine = [covariate_task("a1", "caller-a", 1), covariate_task("a2", "caller-a", 2, 60)]
+    theirs = [covariate_task("b1", "caller-b", 3), covariate_task("b2", "caller-b", 4, 100)]
+    alone = [ok(outcome) for outcome in adapter.forecast(mine)]
+    shared = [ok(outcome) for outcome in adapter.forecast([*mine, *theirs])]
+    for solo, batched in zip(alone, shared[: len(mine)], strict=True):
+        assert solo.covariates_used and batched.covariates_used
+        np.testing.assert_allclose(batched.mean, solo.mean, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            batched.quantiles[0.9], solo.quantiles[0.9], rtol=1e-6, atol=1e-6
+        )
+    plain = make_task("a1", mine[0].context, mine[0].horizon)
+    without = ok(adapter.forecast([plain])[0])
+    assert not without.covariates_used
+    assert np.abs(without.mean - alone[0].mean).max() > 1e-3
+    if xreg_mode == "timesfm + xreg":
+        # The regression adjusts the plain forecast: the mean and every quantile move alike.
+        shift = alone[0].mean - without.mean
+        for level in (0.1, 0.5, 0.9):
+            moved = alone[0].quantiles[level] - without.quantiles[level]
+            np.testing.assert_allclose(moved, shift, rtol=1e-4, atol=1e-4)
+
+
+def test_series_of_one_request_must_share_covariate_names() -> None:
+    first = covariate_task("a1", "caller-a", 1)
+    second = covariate_task("a2", "caller-a", 2)
+    second.static_numerical = {"weight": 1.0}
+    with pytest.raises(InvalidInput, match="same covariate columns"):
+        covariate_arguments([first, second])
+
+
+def test_a_missing_weights_directory_says_how_to_fix_it(tmp_path: Path) -> None:
+    adapter = TimesFM20Adapter(config(str(tmp_path / "absent")))
+    with pytest.raises(ModelUnavailable, match=r"sapheneia pull timesfm-2\.0"):
+        adapter.load()
+
+
+def test_a_hub_id_fails_fast_offline() -> None:
+    adapter = TimesFM20Adapter(config("google/timesfm-2.0-500m-pytorch"))
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable, match=r"sapheneia pull timesfm-2\.0"):
+        adapter.load()
+    assert time.monotonic() - started < 5
