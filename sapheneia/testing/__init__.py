@@ -5,6 +5,7 @@ from sapheneia.testing.checkpoints import (
     write_tiny_timesfm_2p0,
     write_tiny_timesfm_2p0_original,
     write_tiny_timesfm_2p5,
+    write_tiny_timesfm_3p0,
 )
 from sapheneia.testing.tasks import make_task
 
@@ -13,4 +14,5 @@ __all__ = [
     "write_tiny_timesfm_2p0",
     "write_tiny_timesfm_2p0_original",
     "write_tiny_timesfm_2p5",
+    "write_tiny_timesfm_3p0",
 ]

@@ -78,3 +78,36 @@ def write_tiny_timesfm_2p5(directory: Path, seed: int = 0) -> Path:
     model.model.to(torch.bfloat16)  # halves the file; loading casts back to the model's float32
     model.save_pretrained(directory)
     return directory
+
+
+def write_tiny_timesfm_3p0(directory: Path, seed: int = 0) -> Path:
+    """Write a small random-weight TimesFM-3.0 (2 layers, width 32) through ``save_pretrained``."""
+    import torch
+    from timesfm3 import TimesFM3Torch
+    from timesfm3.torch import configs
+
+    directory = Path(directory)
+    torch.manual_seed(seed)
+    model = TimesFM3Torch(
+        residual_block_config=configs.ResidualBlockConfig(
+            hidden_dims=32, output_dims=32, use_bias=False, activation="relu"
+        ),
+        transformer_config=configs.StackedTransformersConfig(
+            num_layers=2,
+            transformer=configs.TransformerConfig(
+                model_dims=32,
+                hidden_dims=32,
+                num_heads=4,
+                attention_norm="rms",
+                feedforward_norm="rms",
+                qk_norm="rms",
+                use_rope_seq=True,
+                use_rope_var=True,
+                use_bias=False,
+                ff_activation="relu",
+                deterministic=True,
+            ),
+        ),
+    )
+    model.save_pretrained(directory)
+    return directory
