@@ -1,0 +1,119 @@
+"""The Gradio Blocks: the key, then Data, Forecast and Backtest tabs, wired to ``handlers``."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from frontend.columns import COVARIATE_ROLES
+from frontend.events import Events
+from frontend.payloads import DEFAULT_QUANTILES
+from frontend.tables import sample_names
+
+
+def build_blocks(api_base_url: str) -> gr.Blocks:
+    """The whole UI; every call to the API goes to ``api_base_url`` with the key the user typed."""
+    with gr.Blocks(title="Sapheneia", analytics_enabled=False) as blocks:
+        gr.Markdown("# Sapheneia\nUpload a table, map its columns, forecast, compare, download.")
+        with gr.Row(equal_height=True):
+            api_key = gr.Textbox(
+                label="API key",
+                type="password",
+                placeholder="Bearer key for the Sapheneia API (kept in this browser tab only)",
+                elem_id="api-key",
+                scale=4,
+            )
+            connect = gr.Button("Connect", elem_id="connect", scale=1)
+        status = gr.Markdown(elem_id="status")
+        table_state = gr.State(None)
+        run_state = gr.State(None)
+        with gr.Tabs():
+            with gr.Tab("Data", id="data"):
+                with gr.Row():
+                    upload = gr.File(
+                        label="Upload CSV or Parquet",
+                        file_types=[".csv", ".parquet"],
+                        elem_id="upload",
+                    )
+                    sample = gr.Dropdown(
+                        choices=sample_names(), value=None, label="…or a sample dataset"
+                    )
+                data_message = gr.Markdown(elem_id="data-message")
+                preview = gr.Dataframe(label="Preview", interactive=False, elem_id="preview")
+                with gr.Row():
+                    timestamp = gr.Dropdown(label="Timestamp column", elem_id="timestamp")
+                    series_id = gr.Dropdown(label="Series id column", elem_id="series-id")
+                    target = gr.Dropdown(label="Target column", elem_id="target")
+                gr.Markdown("Roles of the other columns; a column in none of them is ignored.")
+                with gr.Row():
+                    roles = [
+                        gr.Dropdown(multiselect=True, label=role.replace("_", " "), elem_id=role)
+                        for role in COVARIATE_ROLES
+                    ]
+                data_report = gr.Markdown(elem_id="data-report")
+            with gr.Tab("Forecast", id="forecast"):
+                models = gr.CheckboxGroup(label="Models", elem_id="models")
+                models_table = gr.Markdown()
+                with gr.Row():
+                    horizon = gr.Number(12, label="Horizon (steps)", precision=0, minimum=1)
+                    context = gr.Number(
+                        0, label="Context length (0: model default)", precision=0, minimum=0
+                    )
+                    quantiles = gr.Textbox(DEFAULT_QUANTILES, label="Quantile levels")
+                    freq = gr.Textbox("", label="Frequency (blank: inferred)")
+                with gr.Row():
+                    use_covariates = gr.Checkbox(False, label="Use covariates")
+                    plot_series = gr.Dropdown(label="Series to plot", elem_id="plot-series")
+                run = gr.Button("Forecast", variant="primary", elem_id="run-forecast")
+                forecast_message = gr.Markdown(elem_id="forecast-message")
+                plot = gr.Plot(label="Forecast", elem_id="forecast-plot")
+                download = gr.DownloadButton(
+                    "Download forecast (CSV)", interactive=False, elem_id="download"
+                )
+                with gr.Accordion("Copy as API request", open=False):
+                    curl = gr.Code(label="curl", language="shell", elem_id="curl")
+                    python = gr.Code(label="Python (httpx)", language="python", elem_id="python")
+            with gr.Tab("Backtest", id="backtest"):
+                backtest_models = gr.CheckboxGroup(label="Models to compare")
+                with gr.Row():
+                    backtest_horizon = gr.Number(12, label="Horizon", precision=0, minimum=1)
+                    windows = gr.Number(3, label="Windows", precision=0, minimum=1)
+                    step = gr.Number(0, label="Step (0: horizon)", precision=0, minimum=0)
+                    backtest_series = gr.Dropdown(label="Series to plot")
+                run_backtest = gr.Button("Run backtest", variant="primary", elem_id="run-backtest")
+                backtest_message = gr.Markdown(elem_id="backtest-message")
+                metrics = gr.Dataframe(label="Metrics", interactive=False)
+                backtest_plot = gr.Plot(label="Forecasts against actuals")
+
+        mapping_inputs = [table_state, timestamp, series_id, target, *roles]
+        loaded_outputs = [
+            table_state, preview, timestamp, series_id, target, *roles,
+            data_report, data_message, plot_series, backtest_series,
+        ]  # fmt: skip
+
+        events = Events(api_base_url)
+        connect.click(events.on_connect, [api_key], [status, models, backtest_models, models_table])
+        api_key.submit(
+            events.on_connect, [api_key], [status, models, backtest_models, models_table]
+        )
+        upload.upload(events.on_upload, [upload], loaded_outputs)
+        sample.input(events.on_sample, [sample], loaded_outputs)
+        for picker in (timestamp, series_id, target):
+            picker.input(
+                events.on_mapping,
+                mapping_inputs,
+                [*roles, data_report, plot_series, backtest_series],
+            )
+        run.click(
+            events.on_forecast,
+            [api_key, *mapping_inputs, models, horizon, context, quantiles, freq,
+             use_covariates, plot_series],
+            [forecast_message, plot, download, curl, python, run_state],
+        )  # fmt: skip
+        plot_series.input(events.on_plot_series, [table_state, run_state, plot_series], [plot])
+        run_backtest.click(
+            events.on_backtest,
+            [api_key, *mapping_inputs, backtest_models, backtest_horizon, windows, step,
+             quantiles, use_covariates, backtest_series],
+            [backtest_message, metrics, backtest_plot],
+        )  # fmt: skip
+    return blocks
