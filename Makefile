@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= covariates,chronos,prophet,ui-test,dev
+EXTRAS ?= covariates,chronos,prophet,flowstate,ui-test,dev
 
 .PHONY: install run test lint format unit browser bench clean
 
@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# Pinned CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	# FlowState: granite-tsfm's metadata asks for torch<2.12, yet it runs on 2.13.
+	$(BIN)/python -m pip install --quiet --no-deps granite-tsfm==0.3.11
 	touch $(STAMP)
 
 install: $(STAMP)
