@@ -1,0 +1,194 @@
+"""``build_tasks``: a long-format table to one ForecastTask per series, or a DataError that says
+which series, which rows, and what to fix."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sapheneia.data.calendar import (
+    future_timestamps,
+    grid,
+    infer_frequency,
+    irregular_message,
+    parse_freq,
+)
+from sapheneia.data.covariates import dynamic_values, static_values
+from sapheneia.data.roles import ColumnRoles
+from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepare, rows_text
+from sapheneia.errors import (
+    InvalidInput,
+    IrregularTimestamps,
+    MissingTargetValues,
+    SeriesTooShort,
+)
+from sapheneia.tasks import ForecastTask
+
+DECILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+MIN_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class _Request:
+    roles: ColumnRoles
+    horizon: int
+    quantiles: tuple[float, ...]
+    context_length: int | None
+    freq: str | None
+    group: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+
+
+def build_tasks(
+    frame: pd.DataFrame,
+    roles: ColumnRoles,
+    horizon: int,
+    quantiles: Sequence[float] = DECILES,
+    *,
+    context_length: int | None = None,
+    freq: str | None = None,
+    group: str = "",
+    context_start: str | None = None,
+    context_end: str | None = None,
+) -> list[ForecastTask]:
+    """One task per series, in series-id order.
+
+    A series' history runs up to its last non-empty target; rows after it (empty target) carry the
+    known future values of dynamic covariates. ``context_start``/``context_end`` (inclusive) and
+    then ``context_length`` (last N points) narrow the history. Future timestamps follow the
+    series' calendar (inferred per series unless ``freq`` is given).
+    """
+    request = _Request(
+        roles=roles,
+        horizon=_checked_horizon(horizon),
+        quantiles=checked_quantiles(quantiles),
+        context_length=_checked_context_length(context_length),
+        freq=parse_freq(freq).freqstr if freq else None,
+        group=group,
+        start=_bound(context_start, "context_start"),
+        end=_bound(context_end, "context_end"),
+    )
+    if request.start is not None and request.end is not None and request.start > request.end:
+        raise InvalidInput("context_start is after context_end")
+    table = prepare(frame, roles)
+    return [_task(str(series), rows, request) for series, rows in table.groupby(SERIES, sort=False)]
+
+
+def checked_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    """Levels strictly inside (0, 1), deduplicated and sorted."""
+    levels = []
+    for level in quantiles:
+        if isinstance(level, bool) or not isinstance(level, int | float | np.floating | np.integer):
+            raise InvalidInput(
+                f"quantile {level!r} is not a number; send levels like 0.1, 0.5, 0.9"
+            )
+        if not (0.0 < float(level) < 1.0) or math.isnan(level):
+            raise InvalidInput(
+                f"quantile {level} is outside (0, 1); send levels like 0.1, 0.5, 0.9"
+            )
+        levels.append(float(level))
+    return tuple(sorted(set(levels)))
+
+
+def _checked_horizon(horizon: int) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise InvalidInput(
+            f"horizon must be a whole number of steps of at least 1; got {horizon!r}"
+        )
+    return int(horizon)
+
+
+def _checked_context_length(context_length: int | None) -> int | None:
+    if context_length is None:
+        return None
+    if isinstance(context_length, bool) or not isinstance(context_length, int | np.integer):
+        raise InvalidInput(f"context_length must be a whole number; got {context_length!r}")
+    if context_length < MIN_LENGTH:
+        raise InvalidInput(f"context_length must be at least {MIN_LENGTH}; got {context_length}")
+    return int(context_length)
+
+
+def _bound(value: str | None, name: str) -> pd.Timestamp | None:
+    if value is None or value == "":
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"{name} {value!r} is not a date; send ISO dates like 2024-01-31"
+        ) from exc
+    if pd.isna(stamp):
+        raise InvalidInput(f"{name} {value!r} is not a date; send ISO dates like 2024-01-31")
+    return stamp
+
+
+def _aligned(bound: pd.Timestamp | None, like: pd.Timestamp) -> pd.Timestamp | None:
+    """A window bound comparable with the series' timestamps (time zones match)."""
+    if bound is None or (bound.tzinfo is None) == (like.tzinfo is None):
+        return bound
+    return bound.tz_localize(like.tzinfo) if bound.tzinfo is None else bound.tz_convert(None)
+
+
+def _task(series: str, rows: pd.DataFrame, request: _Request) -> ForecastTask:
+    times = pd.DatetimeIndex(rows[TIME])
+    target = rows[TARGET].to_numpy(dtype="float64")
+    in_window = np.ones(len(rows), dtype=bool)
+    start, end = _aligned(request.start, times[0]), _aligned(request.end, times[0])
+    if start is not None:
+        in_window &= times >= start
+    if end is not None:
+        in_window &= times <= end
+    observed = np.flatnonzero(in_window & ~np.isnan(target))
+    if observed.size == 0:
+        window = " inside context_start/context_end" if start is not None or end is not None else ""
+        raise MissingTargetValues(f"series '{series}' has no target values{window}")
+    last = int(observed[-1])
+    history = np.arange(int(np.flatnonzero(in_window)[0]), last + 1)
+    if request.context_length is not None:
+        history = history[-request.context_length :]
+    empty = history[np.isnan(target[history])]
+    if empty.size:
+        raise MissingTargetValues(
+            f"series '{series}' is missing target values in rows {rows_text(rows[ROW].to_numpy()[empty])}; "
+            "fill them or drop those rows"
+        )
+    if history.size < MIN_LENGTH:
+        raise SeriesTooShort(
+            f"series '{series}' has {history.size} observations; at least {MIN_LENGTH} are needed"
+        )
+    stamps = times[history]
+    freq = _frequency(stamps, series, request.freq)
+    future = future_timestamps(stamps[-1], freq, request.horizon)
+    later = rows.iloc[last + 1 :]
+    numeric_dyn, categorical_dyn = dynamic_values(
+        series, rows.iloc[history], later, future, request.roles
+    )
+    static_num, static_cat = static_values(series, rows, request.roles)
+    return ForecastTask(
+        series_id=series,
+        context=target[history].copy(),
+        horizon=request.horizon,
+        quantiles=request.quantiles,
+        freq=freq,
+        timestamps=stamps,
+        future_timestamps=future,
+        dynamic_numerical=numeric_dyn,
+        dynamic_categorical=categorical_dyn,
+        static_numerical=static_num,
+        static_categorical=static_cat,
+        group=request.group,
+    )
+
+
+def _frequency(stamps: pd.DatetimeIndex, series: str, freq: str | None) -> str:
+    if freq is None:
+        return infer_frequency(stamps, series_id=series)
+    found = grid(stamps, parse_freq(freq))
+    if found is None or not found.regular:
+        raise IrregularTimestamps(irregular_message(stamps, series, freq))
+    return freq
