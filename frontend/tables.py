@@ -13,6 +13,7 @@ from frontend.text import plain
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 PREVIEW_ROWS = 20
+MAX_PROBLEMS = 8
 
 
 class DataError(ValueError):
@@ -73,13 +74,26 @@ def history_and_future(
 
 
 def report(frame: pd.DataFrame, mapping: ColumnMapping) -> str:
-    """Markdown (escaped) on the rows, series, frequency, gaps and duplicates of a mapped table."""
-    from sapheneia.data import describe_table
+    """Markdown (escaped) on rows, series, frequency, gaps and duplicates of a mapped table."""
+    from sapheneia.data import ColumnRoles, describe_table
 
-    summary = describe_table(
-        frame,
-        timestamp=mapping.timestamp,
-        series_id=mapping.series_id,
-        target=mapping.target,
+    roles = ColumnRoles(
+        timestamp=mapping.timestamp, series_id=mapping.series_id, target=mapping.target
     )
-    return "\n".join(f"- {plain(line)}" for line in summary)
+    found = describe_table(frame, roles)
+    series = found["series"]
+    freqs = sorted({str(s["freq"]) for s in series.values() if s["freq"]})
+    total = {k: sum(s[k] or 0 for s in series.values()) for k in ("gaps", "duplicates")}
+    future = sum(s["future_rows"] for s in series.values())
+    lines = [
+        f"{found['rows']} rows, {len(series)} series",
+        "frequency: "
+        + (", ".join(freqs) if freqs else "not inferred (give one on the Forecast tab)"),
+        f"gaps: {total['gaps']}, duplicate timestamps: {total['duplicates']}",
+    ]
+    if future:
+        lines.append(f"{future} future rows (no target): future covariate values")
+    lines += [f"problem: {p}" for p in found["problems"][:MAX_PROBLEMS]]
+    if len(found["problems"]) > MAX_PROBLEMS:
+        lines.append(f"... and {len(found['problems']) - MAX_PROBLEMS} more problems")
+    return "\n".join(f"- {plain(line)}" for line in lines)

@@ -13,7 +13,7 @@ MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}#|~!])")
 
 def plain(text: object) -> str:
     """``text`` as literal Markdown: HTML escaped, Markdown punctuation backslash-escaped."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(str(text), quote=True))
+    return MARKDOWN_SPECIALS.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
 def error(text: object) -> str:
