@@ -1,0 +1,64 @@
+"""Fixtures for the data contract: a data directory per test and a loopback HTTP server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from sapheneia.data import DataLimits
+
+# The same table as test_load_table.SAMPLE_CSV, which compares against it.
+SAMPLE_CSV = (
+    "date,price,volume\n2024-01-01,10,1\n2024-02-01,11,2\n2024-03-01,12,3\n2024-04-01,13,4\n"
+)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "uploads").mkdir(parents=True)
+    (root / "uploads" / "sample.csv").write_text(SAMPLE_CSV)
+    (root / "nested").mkdir()
+    (root / "nested" / "sample.csv").write_text(SAMPLE_CSV)
+    return root
+
+
+@pytest.fixture
+def limits(data_dir: Path) -> DataLimits:
+    return DataLimits(data_dir=data_dir)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/redirect/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/redirect"))
+            self.end_headers()
+            return
+        if self.path.startswith("/away"):  # redirect to another loopback address
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.2:{self.server.server_address[1]}/x.csv")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``(base URL, served folder)`` of an http.server thread on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("served")
+    (root / "x.csv").write_text(SAMPLE_CSV)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
