@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from statsforecast.utils import AirPassengersDF
 
-from sapheneia.data import DECILES, ColumnRoles, build_tasks
+from sapheneia.data import DECILES, ColumnRoles, DataLimits, build_tasks, load_table
 from sapheneia.errors import (
     DataError,
     DuplicateTimestamps,
@@ -325,3 +327,18 @@ def test_data_definition_unknown_role_lists_valid_roles() -> None:
         InvalidInput, match="unknown role 'feature'; valid roles are target, dynamic_numerical"
     ):
         ColumnRoles.from_data_definition({"p": "target", "v": "feature"})
+
+
+def test_row_numbers_count_the_files_data_rows(tmp_path: Path) -> None:
+    csv = "date,price\n2024-01-01,1\n2024-02-01,2\n2024-13-01,3\n2024-04-01,4\n"
+    frame = load_table(csv.encode(), DataLimits(data_dir=tmp_path), filename="x.csv")
+    with pytest.raises(UnparseableTimestamps, match=r"column 'date' .*: row 3 \('2024-13-01'\)"):
+        build_tasks(frame, SEED, horizon=1)
+
+
+def test_old_pandas_aliases_are_accepted() -> None:
+    frame = pd.DataFrame(
+        {"ds": pd.date_range("2024-01-31", periods=4, freq="ME"), "y": [1, 2, 3, 4]}
+    )
+    (task,) = build_tasks(frame, ColumnRoles(series_id=None), horizon=1, freq="M")
+    assert task.freq == "ME"

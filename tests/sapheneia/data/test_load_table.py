@@ -135,7 +135,9 @@ def test_symlink_inside_the_data_dir_is_followed(limits: DataLimits, data_dir: P
 
 
 def test_missing_file_echoes_only_the_callers_string(limits: DataLimits, data_dir: Path) -> None:
-    with pytest.raises(SourceNotFound, match=r"no file 'nope\.csv' in the data directory") as caught:
+    with pytest.raises(
+        SourceNotFound, match=r"no file 'nope\.csv' in the data directory"
+    ) as caught:
         load_table("nope.csv", limits)
     assert_no_server_path(caught.value.message, data_dir)
 
