@@ -42,7 +42,8 @@ class _Handler(SimpleHTTPRequestHandler):
             return
         if self.path.startswith("/away"):  # redirect to another loopback address
             self.send_response(302)
-            self.send_header("Location", f"http://127.0.0.2:{self.server.server_address[1]}/x.csv")
+            port = self.server.server_address[1]  # type: ignore[index]
+            self.send_header("Location", f"http://127.0.0.2:{port}/x.csv")
             self.end_headers()
             return
         super().do_GET()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from sapheneia.errors import (
 SEED = ColumnRoles(timestamp="date", series_id=None, target="price")
 
 
-def monthly(n: int = 6, **extra: list[object]) -> pd.DataFrame:
+def monthly(n: int = 6, **extra: list[Any]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {"date": pd.date_range("2024-01-01", periods=n, freq="MS"), "price": np.arange(n) + 10.0}
     )
