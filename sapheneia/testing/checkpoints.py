@@ -1,6 +1,6 @@
 """Random-weight checkpoints in the layouts real ones use, loaded by the same code as real weights.
 
-TimesFM-2.0 is built small (2 layers, width 32) from a ``TimesFmConfig``. TimesFM-2.5's architecture is
+TimesFM-2.0 and 3.0 are built small (2 layers, width 32) from their config objects. TimesFM-2.5's architecture is
 fixed by the ``timesfm`` package, so its checkpoint is the full 200M model with random weights,
 stored in bfloat16 (~460 MB, a few seconds) and loaded into float32 like any other.
 """
