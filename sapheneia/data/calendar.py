@@ -132,7 +132,11 @@ def infer_frequency(timestamps: Iterable[Any], *, series_id: str | None = None) 
 
     Raises IrregularTimestamps naming the first missing timestamps when there are gaps.
     """
-    index = pd.DatetimeIndex(list(timestamps))
+    index = (
+        timestamps
+        if isinstance(timestamps, pd.DatetimeIndex)
+        else pd.DatetimeIndex(list(timestamps))
+    )
     found = pd.infer_freq(index) if len(index) >= 3 else None
     if found is not None:
         return str(parse_freq(found).freqstr)

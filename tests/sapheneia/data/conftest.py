@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,8 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_header("Location", self.path.removeprefix("/redirect"))
             self.end_headers()
             return
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)
         if self.path.startswith("/away"):  # redirect to another loopback address
             self.send_response(302)
             port = self.server.server_address[1]  # type: ignore[index]
@@ -58,6 +61,8 @@ def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     root = tmp_path_factory.mktemp("served")
     (root / "x.csv").write_text(SAMPLE_CSV)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
+    server.daemon_threads = True  # don't wait for a deliberately slow answer at teardown
+    server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", root

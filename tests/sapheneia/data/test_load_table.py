@@ -228,3 +228,10 @@ def test_url_error_status_is_unreachable(data_dir: Path, http_root: tuple[str, P
     allowed = DataLimits(data_dir=data_dir, allow_private_urls=True)
     with pytest.raises(SourceUnreachable, match="answered HTTP 404"):
         load_table(f"{base}/missing.csv", allowed)
+
+
+def test_url_that_answers_too_slowly(data_dir: Path, http_root: tuple[str, Path]) -> None:
+    base, _ = http_root
+    impatient = DataLimits(data_dir=data_dir, timeout_s=0.3, allow_private_urls=True)
+    with pytest.raises(SourceUnreachable, match=r"did not answer within 0\.3 s"):
+        load_table(f"{base}/slow/x.csv", impatient)
