@@ -152,8 +152,8 @@ def _finish(figure: go.Figure, title: str, target: str) -> None:
         title={"text": html.escape(title)},
         yaxis={"title": {"text": html.escape(target)}},
         hovermode="x unified",
-        legend={"orientation": "h", "y": -0.35},
-        margin={"l": 60, "r": 60, "t": 50, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+        margin={"l": 60, "r": 60, "t": 80, "b": 40},
         height=520,
     )
     figure.update_xaxes(rangeslider={"visible": True})

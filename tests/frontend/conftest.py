@@ -1,0 +1,188 @@
+"""The real service for the browser tests: the API app and the UI app on one Ray Serve instance.
+
+The UI reaches the API through a recording pass-through in this process, so that tests can assert
+on what the UI sent (and that it sent nothing without a key). If the deployments tests already
+started Ray in this session, their instance is reused: one Ray per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+API_KEY = "ui-test-key-0123456789"
+OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output" / "frontend"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MODELS = ("auto-ets", "seasonal-naive")  # statistical: no weights, quick on two cores
+API_ARGS = {
+    "models_dir": "configs/models",
+    "ingress": {"ray_actor_options": {"num_cpus": 0.05}},
+    "models": [{"id": m, "ray_actor_options": {"num_cpus": 0.05}} for m in MODELS],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Recorder:
+    """A pass-through to the API that remembers (method, path, Authorization) of every call."""
+
+    target: str
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def serve(self) -> ThreadingHTTPServer:
+        recorder = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                recorder.calls.append((self.command, self.path, self.headers.get("authorization")))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = httpx.request(
+                    self.command, recorder.target + self.path, headers=headers, content=body,
+                    timeout=300,
+                )  # fmt: skip
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                        self.send_header(key, value)
+                self.send_header("content-length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = _forward
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@dataclass(frozen=True)
+class Service:
+    ui_url: str
+    api_url: str
+    key: str
+    recorder: Recorder
+
+
+def wait_for(check: object, what: str, timeout_s: float = 240) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} did not come up")
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    import ray
+    from ray import serve
+    from ray.serve.context import _get_global_client
+
+    from deployments.builder import build_app
+    from frontend.app import build_ui_app
+    from sapheneia.settings import Settings
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    started = not ray.is_initialized()
+    if started:
+        port = free_port()
+        ray.init(
+            _node_ip_address="127.0.0.1",
+            num_cpus=4,
+            include_dashboard=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}},
+        )
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+    else:  # the deployments tests' instance
+        port = _get_global_client().http_config.port
+    prefix = "/" if started else "/ui-tests-api"
+    settings = Settings(
+        api_keys=API_KEY,
+        data_dir=tmp_path_factory.mktemp("ui-data"),
+        state_dir=tmp_path_factory.mktemp("ui-state"),
+        rate_limit_per_minute=100_000,
+    )
+    serve.run(build_app(API_ARGS, settings=settings), name="ui-tests-api", route_prefix=prefix)
+    api_url = f"http://127.0.0.1:{port}{prefix.rstrip('/')}"
+    recorder = Recorder(api_url)
+    proxy = recorder.serve()
+    ui_args = {
+        "api_base_url": f"http://127.0.0.1:{proxy.server_address[1]}",
+        "ray_actor_options": {"num_cpus": 0.05},
+    }
+    serve.run(build_ui_app(ui_args), name="ui", route_prefix="/ui")
+    ui_url = f"http://127.0.0.1:{port}/ui/"
+
+    def ready() -> bool:
+        models = httpx.get(f"{api_url}/health", timeout=5).json()["models"]
+        return all(m["status"] == "ready" for m in models.values())
+
+    wait_for(ready, "the API's models")
+    wait_for(lambda: httpx.get(ui_url, timeout=5).status_code == 200, "the UI")
+    yield Service(ui_url=ui_url, api_url=api_url, key=API_KEY, recorder=recorder)
+    proxy.shutdown()
+    if started:
+        serve.shutdown()
+        ray.shutdown()
+    else:
+        serve.delete("ui")
+        serve.delete("ui-tests-api")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: make browser (apt-get install chromium)")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: object, service: Service) -> Iterator[object]:
+    """A fresh browser context on the UI; ``page.dialogs`` lists any alert() that fired."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1300, "height": 1000}, accept_downloads=True
+    )
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(service.ui_url)
+    page.wait_for_selector("#api-key input")
+    service.recorder.calls.clear()
+    yield page
+    context.close()

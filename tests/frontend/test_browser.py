@@ -1,0 +1,162 @@
+"""The web UI in headless Chromium against the real service (API and UI on one Ray Serve)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.frontend.conftest import MODELS, OUTPUT_DIR, Service
+
+pytestmark = pytest.mark.cluster
+
+XSS = "<img src=x onerror=alert(1)>"
+SLOW = 180_000  # ms: a forecast on two shared cores, first call included
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def two_routes(path: Path, extra: dict[str, Any] | None = None) -> Path:
+    """Monthly passengers for two routes, with names the UI must detect itself."""
+    months = pd.date_range("2015-01-01", periods=48, freq="MS")
+    seasonal = 100 + 20 * np.sin(np.arange(48) * 2 * np.pi / 12) + np.arange(48)
+    frame = pd.concat(
+        pd.DataFrame(
+            {"month": months.strftime("%Y-%m-%d"), "route": route, "passengers": seasonal * k}
+        )
+        for route, k in (("north", 1.0), ("south", 2.0))
+    )
+    for name, values in (extra or {}).items():
+        frame[name] = values
+    frame.to_csv(path, index=False)
+    return path
+
+
+def connect(page: Any, key: str) -> None:
+    page.locator("#api-key input").fill(key)
+    page.locator("#connect").click()
+
+
+def upload(page: Any, path: Path) -> None:
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    expect(page.locator("#data-message")).to_contain_text(f"Loaded {path.name}", timeout=30_000)
+
+
+def plot_traces(page: Any) -> list[dict[str, Any]]:
+    """Name, fill and length of every trace in the forecast chart (Plotly's ``gd.data``)."""
+    page.wait_for_function(
+        "() => document.querySelector('#forecast-plot .js-plotly-plot')?.data?.length > 0"
+    )
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('#forecast-plot .js-plotly-plot')]
+                .flatMap(gd => gd.data.map(t => ({name: t.name, fill: t.fill || null,
+                                                 points: (t.x || []).length})))"""
+        )
+    )
+
+
+def test_upload_forecast_plot_download(page: Any, service: Service, tmp_path: Path) -> None:
+    connect(page, service.key)
+    expect(page.locator("#status")).to_contain_text("Connected", timeout=30_000)
+    upload(page, two_routes(tmp_path / "routes.csv"))
+    expect(page.locator("#timestamp input")).to_have_value("month")
+    expect(page.locator("#series-id input")).to_have_value("route")
+    expect(page.locator("#target input")).to_have_value("passengers")
+
+    page.get_by_role("tab", name="Forecast").click()
+    for model in MODELS[1:]:  # the first ready model is picked already
+        page.locator("#models label", has_text=model).click()
+    expect(page.locator("#models input:checked")).to_have_count(len(MODELS))
+    page.locator("#run-forecast").click()
+    expect(page.locator("#forecast-message")).to_contain_text("Forecast done", timeout=SLOW)
+
+    traces = plot_traces(page)
+    names = [t["name"] for t in traces]
+    assert names[0] == "history" and traces[0]["points"] == 48
+    for model in MODELS:
+        assert f"{model} median" in names
+        bands = [t for t in traces if t["name"] in (f"{model} 10–90%", f"{model} 30–70%")]
+        assert [t["fill"] for t in bands] == ["tonexty", "tonexty"]
+        assert all(t["points"] == 12 for t in bands)
+
+    with page.expect_download() as download:
+        page.locator("#download").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    table = pd.read_csv(saved)
+    assert saved.name == "routes-forecast.csv"
+    assert len(table) == len(MODELS) * 2 * 12  # models x series x horizon
+    assert {"model", "route", "ds", "q-0.1", "q-0.9"} <= set(table.columns)
+    assert sorted(table["model"].unique()) == sorted(MODELS)
+    assert sorted(table["route"].unique()) == ["north", "south"]
+
+    page.get_by_text("Copy as API request").click()
+    curl = page.locator("#curl").inner_text()
+    assert "$SAPHENEIA_API_KEY" in curl and "file=@routes.csv" in curl
+    assert service.key not in curl + page.locator("#python").inner_text()
+
+    calls = service.recorder.calls
+    assert [(m, p) for m, p, _ in calls] == [
+        ("GET", "/api/v2/models"),
+        *[("POST", "/api/v2/forecast")] * len(MODELS),
+    ]
+    assert {auth for _, _, auth in calls} == {f"Bearer {service.key}"}
+
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / "forecast.png"), full_page=True)
+    assert page.dialogs == []
+
+
+def test_column_and_file_names_are_shown_as_text(
+    page: Any, service: Service, tmp_path: Path
+) -> None:
+    upload(page, two_routes(tmp_path / f"{XSS}.csv", {XSS: 1.0}))
+    expect(page.locator("#preview").get_by_text(XSS)).to_be_visible()
+    expect(page.locator("#data-message")).to_contain_text(f"Loaded {XSS}.csv: 96 rows")
+    expect(page.locator("#dynamic_numerical")).to_contain_text(XSS)
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / "column-names.png"), full_page=True)
+    assert page.locator("img[src='x']").count() == 0
+    assert page.dialogs == []
+
+
+def test_no_key_no_request(page: Any, service: Service, tmp_path: Path) -> None:
+    page.locator("#connect").click()
+    expect(page.locator("#status")).to_contain_text("Enter your API key at the top of the page")
+    upload(page, two_routes(tmp_path / "routes.csv"))
+    page.get_by_role("tab", name="Forecast").click()
+    page.locator("#run-forecast").click()
+    expect(page.locator("#forecast-message")).to_contain_text("Enter your API key")
+    page.get_by_role("tab", name="Backtest").click()
+    page.locator("#run-backtest").click()
+    expect(page.locator("#backtest-message")).to_contain_text("Enter your API key")
+    assert service.recorder.calls == []
+
+
+def test_wrong_key_is_a_readable_error(page: Any, service: Service) -> None:
+    connect(page, "not-the-key")
+    status = page.locator("#status")
+    expect(status).to_contain_text("Listing models failed: ", timeout=30_000)
+    expect(status).to_contain_text("Check the API key you entered. (HTTP 401")
+    assert "Traceback" not in page.content()
+    assert service.recorder.calls == [("GET", "/api/v2/models", "Bearer not-the-key")]
+
+
+def test_backtest_tab(page: Any, service: Service, tmp_path: Path) -> None:
+    connect(page, service.key)
+    expect(page.locator("#status")).to_contain_text("Connected", timeout=30_000)
+    upload(page, two_routes(tmp_path / "routes.csv"))
+    page.get_by_role("tab", name="Backtest").click()
+    page.locator("#run-backtest").click()
+    message = page.locator("#backtest-message")
+    expect(message).to_contain_text("Backtest", timeout=SLOW)
+    assert "Traceback" not in message.inner_text()
+    assert ("POST", "/api/v2/backtest") in [(m, p) for m, p, _ in service.recorder.calls]
