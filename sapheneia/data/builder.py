@@ -142,7 +142,7 @@ def _aligned(bound: pd.Timestamp | None, like: pd.Timestamp) -> pd.Timestamp | N
 
 
 def _task(series: str, rows: pd.DataFrame, request: _Request) -> ForecastTask:
-    times = pd.DatetimeIndex(rows[TIME])
+    times = pd.DatetimeIndex(rows[TIME]).rename(None)
     target = rows[TARGET].to_numpy(dtype="float64")
     in_window = np.ones(len(rows), dtype=bool)
     start, end = _aligned(request.start, times[0]), _aligned(request.end, times[0])

@@ -10,7 +10,7 @@ import pandas as pd
 
 from sapheneia.data.calendar import best_grid
 from sapheneia.data.roles import ColumnRoles
-from sapheneia.data.table import labels, parse_timestamps
+from sapheneia.data.table import labels, parse_timestamps, to_datetimes
 from sapheneia.errors import DataError
 
 
@@ -34,9 +34,10 @@ def describe_table(frame: pd.DataFrame, roles: ColumnRoles) -> dict[str, Any]:
         times = parse_timestamps(frame[roles.timestamp].reset_index(drop=True), roles.timestamp)
     except DataError as exc:
         report["problems"].append(exc.message)
-        times = pd.to_datetime(
-            frame[roles.timestamp].reset_index(drop=True), errors="coerce", format="mixed"
-        )
+        try:
+            times = to_datetimes(frame[roles.timestamp].reset_index(drop=True))
+        except DataError:
+            return report
     target = pd.to_numeric(frame[roles.target].reset_index(drop=True), errors="coerce")
     ids = (
         pd.Series(roles.target, index=times.index)

@@ -55,7 +55,7 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
         raw = (
             values.astype(str) if is_integer_dtype(values) and not is_bool_dtype(values) else values
         )
-        parsed = _to_datetime(raw)
+        parsed = to_datetimes(raw)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         shown = ", ".join(f"row {i + 1} ({value_text(values.iloc[i])})" for i in bad[:SHOWN])
@@ -67,20 +67,27 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
     return parsed
 
 
-def _to_datetime(raw: pd.Series) -> pd.Series:
+def to_datetimes(raw: pd.Series) -> pd.Series:
+    """Datetimes, NaT where a value is not one. Mixed UTC offsets (a zone across a daylight-saving
+    change) become the same instants in UTC, so the calendar stays regular."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # pandas' notice about mixed offsets
         try:
-            return pd.to_datetime(raw)
+            parsed = pd.to_datetime(raw)
         except (ValueError, TypeError, OverflowError):
-            pass  # one bad value or mixed formats: parse value by value to find which
+            parsed = None  # one bad value or mixed formats: parse value by value to find which
         try:
-            return pd.to_datetime(raw, format="mixed", errors="coerce")
-        except (ValueError, TypeError) as exc:  # mixed time zones
+            if parsed is None or not is_datetime64_any_dtype(parsed):
+                parsed = pd.to_datetime(raw, format="mixed", errors="coerce")
+            if not is_datetime64_any_dtype(parsed):
+                parsed = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True)
+        except (ValueError, TypeError, OverflowError) as exc:
             raise UnparseableTimestamps(
                 f"timestamps could not be read together ({str(exc)[:160]}); send them in one "
                 "time zone, or all with UTC offsets"
             ) from exc
+    return parsed
 
 
 def numeric(values: pd.Series, what: str, row_numbers: np.ndarray) -> pd.Series:

@@ -343,3 +343,11 @@ def test_old_pandas_aliases_are_accepted() -> None:
     )
     (task,) = build_tasks(frame, ColumnRoles(series_id=None), horizon=1, freq="M")
     assert task.freq == "ME"
+
+
+def test_offsets_that_change_with_daylight_saving_become_utc() -> None:
+    local = pd.date_range("2024-03-30", periods=48, freq="h", tz="Europe/Paris")
+    frame = pd.DataFrame({"ds": [t.isoformat() for t in local], "y": np.arange(48.0)})
+    (task,) = build_tasks(frame, ColumnRoles(series_id=None), horizon=2)
+    assert task.freq == "h" and str(task.timestamps.tz) == "UTC" and task.timestamps.name is None
+    assert task.future_timestamps[0] == local[-1].tz_convert("UTC") + pd.Timedelta(hours=1)
