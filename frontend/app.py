@@ -8,6 +8,7 @@ app itself (``__serve_build_asgi_app__``) and mounts the Blocks on it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -63,10 +64,16 @@ class WebUI:
         return create_ui_asgi(self.api_base_url, self.max_file_size_mb)
 
 
+def resolve_api_base_url(args: UIArgs, environ: Mapping[str, str]) -> str:
+    """``api_base_url`` from args, else ``UI_API_BASE_URL``, else the local default."""
+    chosen = args.api_base_url or environ.get("UI_API_BASE_URL") or DEFAULT_API_BASE_URL
+    return chosen.rstrip("/")
+
+
 def build_ui_app(args: dict[str, Any] | None = None) -> Application:
     """The Serve application for the UI; args validated, bad ones fail with a clear message."""
     parsed = UIArgs.model_validate(args or {})
-    base_url = parsed.api_base_url or os.environ.get("UI_API_BASE_URL") or DEFAULT_API_BASE_URL
+    base_url = resolve_api_base_url(parsed, os.environ)
     ingress: Any = serve.ingress()(WebUI)  # a class; typed as a Callable by Ray
     deployment: Any = serve.deployment(
         ingress,
@@ -75,4 +82,4 @@ def build_ui_app(args: dict[str, Any] | None = None) -> Application:
         ray_actor_options=parsed.ray_actor_options,
         max_ongoing_requests=100,
     )
-    return deployment.bind(base_url.rstrip("/"), parsed.max_file_size_mb)
+    return deployment.bind(base_url, parsed.max_file_size_mb)
