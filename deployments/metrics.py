@@ -12,27 +12,27 @@ class ModelMetrics:
     """Counters and histograms of one model deployment, tagged with the model id."""
 
     def __init__(self, model: str) -> None:
-        tags = {"model": model}
+        # A fresh tags dict per metric: Ray Serve adds its own tags to the dict it is given.
         self.series = metrics.Counter(
             "sapheneia_series_forecasted",
             description="Series forecasted, by model.",
             tag_keys=("model",),
         )
-        self.series.set_default_tags(tags)
+        self.series.set_default_tags({"model": model})
         self.batch_size = metrics.Histogram(
             "sapheneia_batch_size",
             description="Series per model call (dynamic batching).",
             boundaries=BATCH_SIZE_BUCKETS,
             tag_keys=("model",),
         )
-        self.batch_size.set_default_tags(tags)
+        self.batch_size.set_default_tags({"model": model})
         self.latency = metrics.Histogram(
             "sapheneia_model_latency_seconds",
             description="Seconds one model call takes for one batch.",
             boundaries=LATENCY_BUCKETS_S,
             tag_keys=("model",),
         )
-        self.latency.set_default_tags(tags)
+        self.latency.set_default_tags({"model": model})
 
     def observe(self, batch_size: int, seconds: float) -> None:
         self.series.inc(batch_size)
