@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
 from frontend.columns import COVARIATE_ROLES
@@ -91,29 +93,31 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
         ]  # fmt: skip
 
         events = Events(api_base_url)
-        connect.click(events.on_connect, [api_key], [status, models, backtest_models, models_table])
-        api_key.submit(
-            events.on_connect, [api_key], [status, models, backtest_models, models_table]
-        )
-        upload.upload(events.on_upload, [upload], loaded_outputs)
-        sample.input(events.on_sample, [sample], loaded_outputs)
+        # The REST API is the programmatic interface; the UI's own endpoints stay private.
+        private: dict[str, Any] = {"api_visibility": "private"}
+        connected = [status, models, backtest_models, models_table]
+        connect.click(events.on_connect, [api_key], connected, **private)
+        api_key.submit(events.on_connect, [api_key], connected, **private)
+        upload.upload(events.on_upload, [upload], loaded_outputs, **private)
+        sample.input(events.on_sample, [sample], loaded_outputs, **private)
+        remapped = [*roles, data_report, plot_series, backtest_series]
         for picker in (timestamp, series_id, target):
-            picker.input(
-                events.on_mapping,
-                mapping_inputs,
-                [*roles, data_report, plot_series, backtest_series],
-            )
+            picker.input(events.on_mapping, mapping_inputs, remapped, **private)
         run.click(
             events.on_forecast,
             [api_key, *mapping_inputs, models, horizon, context, quantiles, freq,
              use_covariates, plot_series],
             [forecast_message, plot, download, curl, python, run_state],
+            **private,
         )  # fmt: skip
-        plot_series.input(events.on_plot_series, [table_state, run_state, plot_series], [plot])
+        plot_series.input(
+            events.on_plot_series, [table_state, run_state, plot_series], [plot], **private
+        )
         run_backtest.click(
             events.on_backtest,
             [api_key, *mapping_inputs, backtest_models, backtest_horizon, windows, step,
              quantiles, use_covariates, backtest_series],
             [backtest_message, metrics, backtest_plot],
+            **private,
         )  # fmt: skip
     return blocks
