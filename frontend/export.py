@@ -10,6 +10,7 @@ import pprint
 import re
 import shlex
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,16 @@ def safe_stem(name: str) -> str:
     return stem[:60] or "data"
 
 
-def write_csv(table: pd.DataFrame, source_name: str) -> str:
-    """The table as ``<source>-forecast.csv`` in a fresh temporary folder; returns its path."""
-    folder = Path(tempfile.mkdtemp(prefix="sapheneia-ui-"))
+def write_csv(table: pd.DataFrame, source_name: str, keep_s: float = 3600) -> str:
+    """The table as ``<source>-forecast.csv`` in a fresh folder under the UI's temporary folder;
+    returns its path. Gradio serves a copy, so files older than ``keep_s`` are removed here."""
+    root = Path(tempfile.gettempdir()) / "sapheneia-ui"
+    root.mkdir(exist_ok=True)
+    for old in root.glob("*/*.csv"):
+        if time.time() - old.stat().st_mtime > keep_s:
+            old.unlink(missing_ok=True)
+            old.parent.rmdir()
+    folder = Path(tempfile.mkdtemp(dir=root))
     path = folder / f"{safe_stem(source_name)}-forecast.csv"
     table.to_csv(path, index=False)
     return str(path)

@@ -14,7 +14,8 @@ from frontend.tables import sample_names
 
 def build_blocks(api_base_url: str) -> gr.Blocks:
     """The whole UI; every call to the API goes to ``api_base_url`` with the key the user typed."""
-    with gr.Blocks(title="Sapheneia", analytics_enabled=False) as blocks:
+    # delete_cache: uploads and downloads leave Gradio's cache after an hour (checked hourly).
+    with gr.Blocks(title="Sapheneia", analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         gr.Markdown("# Sapheneia\nUpload a table, map its columns, forecast, compare, download.")
         with gr.Row(equal_height=True):
             api_key = gr.Textbox(

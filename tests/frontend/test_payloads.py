@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from frontend.columns import ColumnMapping
-from frontend.export import curl_snippet, forecast_table, python_snippet, safe_stem
+from frontend.export import curl_snippet, forecast_table, python_snippet, safe_stem, write_csv
 from frontend.payloads import (
     backtest_request,
     forecast_request,
@@ -139,3 +140,11 @@ def test_markdown_text_is_literal() -> None:
     assert plain(name) == "&lt;img src=x onerror=alert(1)&gt;"
     assert plain("a_b*c*") == r"a\_b\*c\*"
     assert error("bad <b>") == "**Error:** bad &lt;b&gt;"
+
+
+def test_downloads_are_written_apart_and_old_ones_removed(tmp_path: Path) -> None:
+    table = pd.DataFrame({"model": ["m"], "ds": ["2024-01-01"], "mean": [1.0]})
+    first = Path(write_csv(table, "../sales data.parquet"))
+    second = Path(write_csv(table, "sales.csv", keep_s=0))
+    assert second.name == "sales-forecast.csv" and pd.read_csv(second).shape == (1, 3)
+    assert not first.exists() and first.parent != second.parent
