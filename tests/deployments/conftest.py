@@ -32,7 +32,8 @@ def write_samples(data_dir: Path) -> None:
     air = AirPassengersDF.copy()
     seed = pd.DataFrame(
         {
-            "date": air["ds"].dt.strftime("%Y-%m-%d"),
+            # Month starts, like the earlier product's sample data.
+            "date": air["ds"].dt.to_period("M").dt.to_timestamp().dt.strftime("%Y-%m-%d"),
             "passengers": air["y"],
             "volume": np.linspace(1.0, 2.0, len(air)),
         }
