@@ -1,0 +1,216 @@
+"""Forecast metrics and rolling-origin backtests.
+
+Metrics come from ``utilsforecast.losses`` (MASE, sMAPE, scaled CRPS as the weighted quantile loss,
+interval coverage); this module only cuts the windows and lines forecasts up with actuals, so the
+same code scores an in-process adapter and a served model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from utilsforecast import losses
+
+from sapheneia.data import ColumnRoles, build_tasks, season_length
+from sapheneia.data.table import SERIES, TARGET, TIME, prepare
+from sapheneia.errors import InvalidInput, SapheneiaError
+from sapheneia.models.base import ModelAdapter
+from sapheneia.tasks import ForecastResult, ForecastTask, quantile_column
+
+COVERAGE_LEVEL = 80
+REQUIRED_QUANTILES = (0.1, 0.5, 0.9)  # the 80% interval and the median are always scored
+
+
+@dataclass
+class Window:
+    """One forecast origin: the input table cut at ``cutoff`` and the actuals that followed."""
+
+    cutoff: pd.Timestamp | None
+    frame: pd.DataFrame
+    actuals: pd.DataFrame  # unique_id, ds, y
+    train: pd.DataFrame  # unique_id, ds, y: the history each forecast saw
+
+
+@dataclass
+class BacktestReport:
+    metrics: pd.DataFrame  # model, MASE, sMAPE, WQL, coverage_80
+    forecasts: pd.DataFrame  # unique_id, cutoff, ds, y, model, mean, median, q-...
+
+
+def backtest_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    return tuple(sorted({*quantiles, *REQUIRED_QUANTILES}))
+
+
+def rolling_windows(
+    frame: pd.DataFrame,
+    roles: ColumnRoles,
+    *,
+    horizon: int,
+    n_windows: int,
+    step: int | None = None,
+) -> list[Window]:
+    """Windows oldest first; the last ends with the last observed value of every series.
+
+    Each window's ``frame`` keeps the next ``horizon`` rows with the target blanked, so known-future
+    covariates reach the model exactly as in a live forecast.
+    """
+    step = step or horizon
+    if horizon < 1 or n_windows < 1 or step < 1:
+        raise InvalidInput("horizon, n_windows and step must be at least 1")
+    table = prepare(frame, roles)
+    observed = table[table[TARGET].notna()]
+    sizes = observed.groupby(SERIES, sort=False).size()
+    needed = horizon + (n_windows - 1) * step + 3
+    short = sizes[sizes < needed]
+    if len(short):
+        raise InvalidInput(
+            f"series {', '.join(map(repr, short.index[:5]))} have fewer than {needed} observations, "
+            f"too few for {n_windows} windows of horizon {horizon} (step {step}); ask for fewer "
+            "windows or a shorter horizon"
+        )
+    source = frame.reset_index(drop=True)
+    windows = []
+    for index in range(n_windows):
+        back = horizon + (n_windows - 1 - index) * step
+        history_rows, future_rows = [], []
+        for _, rows in observed.groupby(SERIES, sort=False):
+            cut = len(rows) - back
+            history_rows.append(rows.iloc[:cut])
+            future_rows.append(rows.iloc[cut : cut + horizon])
+        history, future = pd.concat(history_rows), pd.concat(future_rows)
+        original = source.iloc[np.concatenate([history.index, future.index])].copy()
+        original.loc[original.index.isin(future.index), roles.target] = np.nan
+        windows.append(
+            Window(
+                cutoff=history[TIME].max(),
+                frame=original,
+                actuals=_long(future),
+                train=_long(history),
+            )
+        )
+    return windows
+
+
+def _long(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "unique_id": table[SERIES].to_numpy(),
+            "ds": table[TIME].to_numpy(),
+            "y": table[TARGET].to_numpy(),
+        }
+    )
+
+
+def window_tasks(
+    window: Window,
+    roles: ColumnRoles,
+    *,
+    horizon: int,
+    quantiles: Sequence[float],
+    context_length: int | None = None,
+    freq: str | None = None,
+    group: str = "",
+) -> list[ForecastTask]:
+    return build_tasks(
+        window.frame,
+        roles,
+        horizon,
+        backtest_quantiles(quantiles),
+        context_length=context_length,
+        freq=freq,
+        group=group,
+    )
+
+
+def line_up(window: Window, model: str, results: Sequence[ForecastResult]) -> pd.DataFrame:
+    """Forecast rows next to the actuals, matched by series and step (not by timestamp, which the
+    model derives from the calendar)."""
+    frames = []
+    actuals = {uid: rows for uid, rows in window.actuals.groupby("unique_id", sort=False)}
+    for result in results:
+        forecast = result.to_frame(model).drop(columns="ds")
+        actual = actuals[result.series_id].reset_index(drop=True)
+        frames.append(pd.concat([actual, forecast.drop(columns="unique_id")], axis=1))
+    lined = pd.concat(frames, ignore_index=True)
+    lined.insert(1, "cutoff", window.cutoff)
+    return lined
+
+
+def score(lined: pd.DataFrame, windows: Sequence[Window], freq: str) -> pd.DataFrame:
+    """One row per model: MASE, sMAPE, WQL (scaled CRPS over the scored levels) and 80% coverage,
+    each averaged over series and windows."""
+    season = season_length(freq)
+    rows = []
+    levels = sorted(float(c[2:]) for c in lined.columns if c.startswith("q-"))
+    for model, by_model in lined.groupby("model", sort=False):
+        per_window = []
+        for window in windows:
+            part = by_model[by_model["cutoff"] == window.cutoff].rename(columns={"mean": model})
+            part = part.assign(
+                **{
+                    f"{model}-lo-{COVERAGE_LEVEL}": part[quantile_column(0.1)],
+                    f"{model}-hi-{COVERAGE_LEVEL}": part[quantile_column(0.9)],
+                }
+            )
+            quantile_names = [quantile_column(q) for q in levels]
+            season_used = season if window.train.groupby("unique_id").size().min() > season else 1
+            per_window.append(
+                {
+                    "MASE": losses.mase(part, [model], season_used, window.train)[model].mean(),
+                    "sMAPE": losses.smape(part, [model])[model].mean(),
+                    "WQL": losses.scaled_crps(part, {model: quantile_names}, np.array(levels))[
+                        model
+                    ].mean(),
+                    f"coverage_{COVERAGE_LEVEL}": losses.coverage(part, [model], COVERAGE_LEVEL)[
+                        model
+                    ].mean(),
+                }
+            )
+        rows.append({"model": model, **pd.DataFrame(per_window).mean().to_dict()})
+    return pd.DataFrame(rows)
+
+
+def backtest_models(
+    adapters: Mapping[str, ModelAdapter],
+    frame: pd.DataFrame,
+    roles: ColumnRoles,
+    *,
+    horizon: int,
+    n_windows: int,
+    step: int | None = None,
+    quantiles: Sequence[float] = REQUIRED_QUANTILES,
+    context_length: int | None = None,
+    freq: str | None = None,
+) -> BacktestReport:
+    """Rolling-origin evaluation of in-process adapters on the same windows."""
+    windows = rolling_windows(frame, roles, horizon=horizon, n_windows=n_windows, step=step)
+    lined = []
+    used_freq = freq
+    for window in windows:
+        tasks = window_tasks(
+            window,
+            roles,
+            horizon=horizon,
+            quantiles=quantiles,
+            context_length=context_length,
+            freq=freq,
+        )
+        used_freq = used_freq or tasks[0].freq
+        for name, adapter in adapters.items():
+            outcomes = adapter.forecast(tasks)
+            for outcome in outcomes:
+                if isinstance(outcome, SapheneiaError):
+                    raise outcome
+            lined.append(line_up(window, name, outcomes))  # type: ignore[arg-type]
+    forecasts = pd.concat(lined, ignore_index=True)
+    return BacktestReport(metrics=score(forecasts, windows, used_freq or "D"), forecasts=forecasts)
+
+
+def backtest(
+    adapter: ModelAdapter, frame: pd.DataFrame, roles: ColumnRoles, **kwargs: object
+) -> BacktestReport:
+    """``backtest_models`` for one adapter, named after its model id."""
+    return backtest_models({adapter.name: adapter}, frame, roles, **kwargs)  # type: ignore[arg-type]

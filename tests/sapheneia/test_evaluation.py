@@ -1,0 +1,87 @@
+"""Rolling-origin backtests on real packaged data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsforecast.utils import AirPassengersDF
+
+from sapheneia.config import ModelConfig
+from sapheneia.data import ColumnRoles
+from sapheneia.errors import InvalidInput
+from sapheneia.evaluation import backtest_models, rolling_windows
+from sapheneia.models import create_adapter
+from sapheneia.models.base import ModelAdapter
+
+
+def statistical(method: str) -> ModelAdapter:
+    adapter = create_adapter(ModelConfig(id=method, adapter="statsforecast"))
+    adapter.load()
+    return adapter
+
+
+def test_auto_ets_beats_seasonal_naive_on_air_passengers() -> None:
+    report = backtest_models(
+        {"auto-ets": statistical("auto-ets"), "seasonal-naive": statistical("seasonal-naive")},
+        AirPassengersDF,
+        ColumnRoles(),
+        horizon=12,
+        n_windows=3,
+    )
+    metrics = report.metrics.set_index("model")
+    assert list(metrics.columns) == ["MASE", "sMAPE", "WQL", "coverage_80"]
+    assert metrics.loc["auto-ets", "MASE"] < metrics.loc["seasonal-naive", "MASE"]
+    assert 0 <= metrics.loc["auto-ets", "coverage_80"] <= 1
+    # 3 windows x 12 steps x 2 models, each row with its actual value.
+    assert len(report.forecasts) == 72
+    assert report.forecasts["y"].notna().all()
+    assert report.forecasts["cutoff"].nunique() == 3
+
+
+def test_windows_end_at_the_last_observation_and_step_back() -> None:
+    windows = rolling_windows(AirPassengersDF, ColumnRoles(), horizon=6, n_windows=3, step=2)
+    last = AirPassengersDF["ds"].max()
+    assert windows[-1].actuals["ds"].max() == last
+    cutoffs = [w.cutoff for w in windows]
+    assert cutoffs == sorted(cutoffs)
+    assert (cutoffs[1] - cutoffs[0]).days in (59, 60, 61, 62)  # two months apart
+    # The model never sees the target it is scored on.
+    frame = windows[0].frame
+    assert frame["y"].isna().sum() == 6
+
+
+def test_seasonal_naive_errors_match_a_hand_computation() -> None:
+    report = backtest_models(
+        {"seasonal-naive": statistical("seasonal-naive")},
+        AirPassengersDF,
+        ColumnRoles(),
+        horizon=12,
+        n_windows=1,
+    )
+    y = AirPassengersDF["y"].to_numpy()
+    forecast, actual = y[-24:-12], y[-12:]
+    np.testing.assert_allclose(report.forecasts["mean"], forecast)
+    scale = np.mean(np.abs(y[12:-12] - y[:-24]))
+    assert report.metrics.loc[0, "MASE"] == pytest.approx(
+        np.mean(np.abs(actual - forecast)) / scale
+    )
+
+
+def test_too_short_for_the_windows() -> None:
+    with pytest.raises(InvalidInput, match="fewer windows"):
+        rolling_windows(AirPassengersDF.tail(20), ColumnRoles(), horizon=12, n_windows=3)
+
+
+def test_several_series_are_scored_together() -> None:
+    frame = pd.concat(
+        [
+            AirPassengersDF.assign(unique_id="a"),
+            AirPassengersDF.assign(unique_id="b", y=AirPassengersDF.y * 3),
+        ]
+    )
+    report = backtest_models(
+        {"auto-ets": statistical("auto-ets")}, frame, ColumnRoles(), horizon=6, n_windows=2
+    )
+    assert set(report.forecasts["unique_id"]) == {"a", "b"}
+    assert len(report.forecasts) == 24
