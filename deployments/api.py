@@ -59,9 +59,7 @@ def create_api(gateway: Ingress) -> FastAPI:
                 f"request body is over the {max_bytes // (1024 * 1024)} MiB limit; send less data "
                 "per request or point 'source' at a file in the data directory",
             )
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request.state.request_id
-        return response
+        return await call_next(request)
 
     app.include_router(discovery_router())
     app.include_router(v1_router())

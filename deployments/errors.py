@@ -14,6 +14,8 @@ from sapheneia.errors import SapheneiaError
 
 logger = logging.getLogger("ray.serve")
 
+# Ray Serve's proxy gives every request an id (the caller's X-Request-ID if sent), passes it to the
+# app in this header and returns it in the response header; the error body repeats it.
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -28,11 +30,10 @@ def request_id(request: Request) -> str:
 def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    rid = request_id(request)
     return JSONResponse(
         status_code=status,
-        content={"error": {"code": code, "message": message, "request_id": rid}},
-        headers={REQUEST_ID_HEADER: rid, **(headers or {})},
+        content={"error": {"code": code, "message": message, "request_id": request_id(request)}},
+        headers=headers,
     )
 
 

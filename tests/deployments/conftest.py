@@ -45,7 +45,8 @@ def write_samples(data_dir: Path) -> None:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data")
+    # Named 'data' like the default, so the earlier product's 'data/uploads/...' paths resolve.
+    path = tmp_path_factory.mktemp("root") / "data"
     write_samples(path)
     return path
 
