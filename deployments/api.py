@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from deployments.errors import REQUEST_ID_HEADER, error_response, install_error_handlers
+from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
 from deployments.routes_v1 import v1_router
 from deployments.routes_v2 import v2_router
@@ -64,6 +65,7 @@ def create_api(gateway: Ingress) -> FastAPI:
     app.include_router(discovery_router())
     app.include_router(v1_router())
     app.include_router(v2_router())
+    app.include_router(backtest_router())
     return app
 
 

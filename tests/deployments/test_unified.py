@@ -85,3 +85,24 @@ def test_models_list_capabilities_and_status(client: httpx.Client) -> None:
     assert "sapheneia pull" in models["timesfm-2.5"]["reason"]
     for entry in models.values():
         assert {"max_context", "max_horizon", "covariates", "licence"} <= set(entry["capabilities"])
+
+
+def test_backtest_ranks_models_on_the_same_windows(client: httpx.Client) -> None:
+    air = AirPassengersDF
+    request = {
+        "models": ["auto-ets", "seasonal-naive"],
+        "horizon": 12,
+        "n_windows": 3,
+        "data": [
+            {"unique_id": "air", "ds": ds.strftime("%Y-%m-%d"), "y": float(y)}
+            for ds, y in zip(air["ds"], air["y"], strict=True)
+        ],
+    }
+    response = client.post("/api/v2/backtest", json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    metrics = {row["model"]: row for row in body["metrics"]}
+    assert metrics["auto-ets"]["MASE"] < metrics["seasonal-naive"]["MASE"]
+    assert {"MASE", "sMAPE", "WQL", "coverage_80"} <= set(metrics["auto-ets"])
+    assert len(body["forecasts"]) == 2 * 3 * 12
+    assert body["metadata"]["windows"] == 3
