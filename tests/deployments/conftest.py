@@ -51,7 +51,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-APP_ARGS = {
+STATISTICAL_APP_ARGS = {
     "models_dir": "configs/models",
     "ingress": {"ray_actor_options": {"num_cpus": 0.1}, "lifecycle_timeout_s": 60},
     "models": [
@@ -76,7 +76,25 @@ APP_ARGS = {
 
 
 @pytest.fixture(scope="session")
-def serve_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random-weight checkpoints written through each library's save_pretrained."""
+    from tests.deployments.served_models import write_checkpoints
+
+    return write_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+
+
+def app_args(checkpoints: dict[str, Path]) -> dict:
+    from tests.deployments.served_models import model_entries
+
+    args = dict(STATISTICAL_APP_ARGS)
+    args["models"] = [*STATISTICAL_APP_ARGS["models"], *model_entries(checkpoints)]
+    return args
+
+
+@pytest.fixture(scope="session")
+def serve_url(
+    data_dir: Path, checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     import ray
     from ray import serve
 
@@ -101,9 +119,10 @@ def serve_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         max_request_bytes=2 * 1024 * 1024,
         rate_limit_per_minute=100_000,
     )
-    serve.run(build_app(APP_ARGS, settings=settings), name="api", route_prefix="/")
+    args = app_args(checkpoints)
+    serve.run(build_app(args, settings=settings), name="api", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
-    wait_until_reported(url, {m["id"] for m in APP_ARGS["models"]})
+    wait_until_reported(url, {m["id"] for m in args["models"]})
     os.environ["SAPHENEIA_TEST_METRICS_PORT"] = str(metrics_port)
     yield url
     serve.shutdown()
