@@ -115,7 +115,7 @@ def model_configs(args: AppArgs) -> dict[str, ModelConfig]:
                 f"unknown model id '{entry.id}': add {args.models_dir}/{entry.id}.yaml or give it an "
                 f"'adapter'; known ids: {', '.join(sorted(known))}"
             )
-        fields = base.model_dump() if base else {"id": entry.id}
+        fields: dict[str, Any] = base.model_dump() if base else {"id": entry.id}
         overrides = entry.model_dump(
             include={"adapter", "checkpoint", "aliases", "device", "dtype", "licence_acknowledged"},
             exclude_none=True,
@@ -169,7 +169,7 @@ def build_app(args: dict[str, Any], settings: Settings | None = None) -> Applica
     configs = model_configs(parsed)
     run_id = uuid.uuid4().hex[:12]
     handles = {
-        entry.id: serve.deployment(ModelServer, **deployment_options(entry)).bind(
+        entry.id: serve.deployment(ModelServer, **deployment_options(entry)).bind(  # type: ignore[attr-defined]
             configs[entry.id], run_id
         )
         for entry in parsed.models
@@ -182,4 +182,4 @@ def build_app(args: dict[str, Any], settings: Settings | None = None) -> Applica
         ray_actor_options=parsed.ingress.ray_actor_options,
         max_ongoing_requests=parsed.ingress.max_ongoing_requests,
     )
-    return ingress.bind(handles, configs, options, run_id)
+    return ingress.bind(handles, configs, options, run_id)  # type: ignore[attr-defined]

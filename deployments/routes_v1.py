@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -18,7 +19,7 @@ from sapheneia.errors import InvalidInput, UnknownColumn
 TIMESTAMP_CANDIDATES = ("date", "ds", "timestamp", "time", "datetime")
 
 
-def pick_timestamp_column(frame: pd.DataFrame, definition: dict[str, str]) -> str:
+def pick_timestamp_column(frame: pd.DataFrame, definition: Mapping[str, str]) -> str:
     """The earlier product required a ``date`` column; accept the usual other names too."""
     for name in TIMESTAMP_CANDIDATES:
         if name in frame.columns and name not in definition:

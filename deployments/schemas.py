@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -13,7 +13,7 @@ CovariateRole = Literal[
     "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
 ]
 
-SEED_EXAMPLE = {
+SEED_EXAMPLE: dict[str, Any] = {
     "data_source_url_or_path": "sample_data.csv",
     "data_definition": {"price": "target", "volume": "dynamic_numerical"},
     "parameters": {
@@ -91,7 +91,7 @@ class ColumnNames(BaseModel):
     target_column: str = Field(default="y", description="Target column.")
 
 
-FORECAST_EXAMPLE = {
+FORECAST_EXAMPLE: dict[str, Any] = {
     "model": "auto-ets",
     "horizon": 3,
     "quantiles": [0.1, 0.5, 0.9],

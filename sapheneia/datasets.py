@@ -48,7 +48,7 @@ def _us_macro() -> pd.DataFrame:
     from statsmodels.datasets import macrodata
 
     data = macrodata.load_pandas().data
-    quarters = pd.PeriodIndex.from_fields(
+    quarters = pd.PeriodIndex.from_fields(  # type: ignore[attr-defined]
         year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q"
     ).to_timestamp()
     return pd.DataFrame(

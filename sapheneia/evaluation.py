@@ -145,7 +145,8 @@ def score(lined: pd.DataFrame, windows: Sequence[Window], freq: str) -> pd.DataF
     season = season_length(freq)
     rows = []
     levels = sorted(float(c[2:]) for c in lined.columns if c.startswith("q-"))
-    for model, by_model in lined.groupby("model", sort=False):
+    for model_name, by_model in lined.groupby("model", sort=False):
+        model = str(model_name)
         per_window = []
         for window in windows:
             part = by_model[by_model["cutoff"] == window.cutoff].rename(columns={"mean": model})

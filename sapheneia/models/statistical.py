@@ -58,7 +58,7 @@ class StatisticalAdapter(ModelAdapter):
         from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
 
         y = 10 + np.sin(np.arange(48) * np.pi / 6) + np.arange(48) * 0.1
-        model = {
+        model: Any = {
             "seasonal-naive": SeasonalNaive(season_length=12),
             "auto-ets": AutoETS(season_length=12),
             "auto-theta": AutoTheta(season_length=12),
@@ -100,7 +100,7 @@ class StatisticalAdapter(ModelAdapter):
     def _predict_one(self, task: ForecastTask, levels: tuple[float, ...]) -> NativeForecast:
         y = np.asarray(task.context, dtype=float)
         X, X_future = self._regressors(task)
-        output = self._model(task).forecast(
+        output = self._model(task).forecast(  # type: ignore[attr-defined]
             y=y, h=task.horizon, X=X, X_future=X_future, level=interval_levels(levels) or None
         )
         mean = np.asarray(output["mean"], dtype=float)
