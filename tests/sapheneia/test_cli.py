@@ -1,0 +1,78 @@
+"""The ``sapheneia`` command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from statsforecast.utils import AirPassengersDF
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sapheneia(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sapheneia.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_package_import_does_not_import_ray() -> None:
+    code = (
+        "import sapheneia, sapheneia.data, sapheneia.models, sys; assert 'ray' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_models_lists_the_configured_models() -> None:
+    result = sapheneia("models")
+    assert result.returncode == 0, result.stderr
+    for model in ("seasonal-naive", "auto-ets", "timesfm-2.5", "chronos-2"):
+        assert model in result.stdout
+    assert "licence" in result.stdout
+
+
+def test_forecast_prints_a_readable_table(tmp_path: Path) -> None:
+    csv = tmp_path / "air.csv"
+    AirPassengersDF.to_csv(csv, index=False)
+    result = sapheneia("forecast", str(csv), "--model", "auto-ets", "--horizon", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["unique_id", "ds", "mean", "median", "q-0.1", "q-0.9"]
+    assert len(lines) == 4 and "1961-01-31" in lines[1]
+
+
+def test_forecast_writes_csv(tmp_path: Path) -> None:
+    csv = tmp_path / "air.csv"
+    AirPassengersDF.to_csv(csv, index=False)
+    out = tmp_path / "forecast.csv"
+    result = sapheneia("forecast", str(csv), "-m", "seasonal-naive", "-H", "12", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert len(table) == 12
+    assert table["mean"].tolist() == AirPassengersDF["y"].tail(12).tolist()
+
+
+def test_bad_input_is_a_readable_error(tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("unique_id,ds,y\na,2024-01-01,1\na,2024-01-01,2\na,2024-01-02,3\n")
+    result = sapheneia("forecast", str(csv))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "2024-01-01" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_generates_an_owner_only_key(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "SAPHENEIA_STATE_DIR": str(tmp_path / "state")}
+    result = sapheneia("keys", env=env)
+    assert result.returncode == 0, result.stderr
+    key_file = tmp_path / "state" / "api_key"
+    assert str(key_file) in result.stdout
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().strip() not in result.stdout  # the key itself is not printed
