@@ -17,10 +17,11 @@ from frontend.columns import COVARIATE_ROLES, detect_mapping, series_names
 from frontend.payloads import Table
 from frontend.tables import PREVIEW_ROWS, DataError, read_sample, read_upload, report
 from frontend.text import error, plain
+from sapheneia.errors import SapheneiaError
 
 logger = logging.getLogger("ray.serve")
 
-EXPECTED = (h.UserError, ApiError, DataError)
+EXPECTED = (h.UserError, ApiError, DataError, SapheneiaError)
 
 
 def _readable(problem: Exception) -> str:

@@ -191,12 +191,11 @@ def run_backtest(
     )
     answer = client.backtest(body)
     metrics = pd.DataFrame(answer.get("metrics") or [])
-    rows = forecast_frame(answer)
-    id_column = mapping.series_id or "unique_id"
-    if series is not None and id_column in rows.columns:
+    rows = forecast_frame(answer, "forecasts")
+    # Backtest rows name the series ``unique_id`` whatever the table called it.
+    id_column = next((c for c in ("unique_id", mapping.series_id) if c in rows.columns), None)
+    if series is not None and id_column is not None:
         rows = rows[rows[id_column].astype(str) == series]
-    if "cutoff" in rows.columns:
-        rows["cutoff"] = pd.to_datetime(rows["cutoff"])
     title = f"Backtest: {mapping.target}" + (f" — {series}" if series else "")
     return metrics, backtest_figure(rows, target=mapping.target, title=title)
 

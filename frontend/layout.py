@@ -9,7 +9,7 @@ import gradio as gr
 from frontend.columns import COVARIATE_ROLES
 from frontend.events import Events
 from frontend.payloads import DEFAULT_QUANTILES
-from frontend.tables import sample_names
+from frontend.tables import sample_choices
 
 
 def build_blocks(api_base_url: str) -> gr.Blocks:
@@ -38,7 +38,10 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
                         elem_id="upload",
                     )
                     sample = gr.Dropdown(
-                        choices=sample_names(), value=None, label="…or a sample dataset"
+                        choices=sample_choices(),
+                        value=None,
+                        label="…or a sample dataset",
+                        elem_id="sample",
                     )
                 data_message = gr.Markdown(elem_id="data-message")
                 preview = gr.Dataframe(label="Preview", interactive=False, elem_id="preview")
@@ -76,7 +79,9 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
                     curl = gr.Code(label="curl", language="shell", elem_id="curl")
                     python = gr.Code(label="Python (httpx)", language="python", elem_id="python")
             with gr.Tab("Backtest", id="backtest"):
-                backtest_models = gr.CheckboxGroup(label="Models to compare")
+                backtest_models = gr.CheckboxGroup(
+                    label="Models to compare", elem_id="backtest-models"
+                )
                 with gr.Row():
                     backtest_horizon = gr.Number(12, label="Horizon", precision=0, minimum=1)
                     windows = gr.Number(3, label="Windows", precision=0, minimum=1)
@@ -84,8 +89,8 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
                     backtest_series = gr.Dropdown(label="Series to plot")
                 run_backtest = gr.Button("Run backtest", variant="primary", elem_id="run-backtest")
                 backtest_message = gr.Markdown(elem_id="backtest-message")
-                metrics = gr.Dataframe(label="Metrics", interactive=False)
-                backtest_plot = gr.Plot(label="Forecasts against actuals")
+                metrics = gr.Dataframe(label="Metrics", interactive=False, elem_id="metrics")
+                backtest_plot = gr.Plot(label="Forecasts against actuals", elem_id="backtest-plot")
 
         mapping_inputs = [table_state, timestamp, series_id, target, *roles]
         loaded_outputs = [

@@ -112,11 +112,12 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return list(rows)
 
 
-def forecast_frame(answer: dict[str, Any]) -> pd.DataFrame:
-    """The ``forecast`` rows of an answer as a frame with parsed ``ds``."""
-    frame = pd.DataFrame(answer.get("forecast") or [])
-    if "ds" in frame.columns:
-        frame["ds"] = pd.to_datetime(frame["ds"])
+def forecast_frame(answer: dict[str, Any], key: str = "forecast") -> pd.DataFrame:
+    """The rows under ``key`` of an answer as a frame with parsed ``ds`` (and ``cutoff``)."""
+    frame = pd.DataFrame(answer.get(key) or [])
+    for column in ("ds", "cutoff"):
+        if column in frame.columns:
+            frame[column] = pd.to_datetime(frame[column])
     return frame
 
 

@@ -124,7 +124,13 @@ def backtest_figure(forecasts: pd.DataFrame, *, target: str, title: str = "") ->
     figure = go.Figure()
     actuals = forecasts.drop_duplicates("ds").sort_values("ds")
     figure.add_trace(
-        go.Scatter(x=actuals["ds"], y=actuals["y"], name="actual", mode="lines+markers")
+        go.Scatter(
+            x=actuals["ds"],
+            y=actuals["y"],
+            name="actual",
+            mode="lines+markers",
+            line={"color": HISTORY_COLOR},
+        )
     )
     for index, (model, rows) in enumerate(forecasts.groupby("model", sort=True)):
         xs: list[object] = []

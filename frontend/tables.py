@@ -44,13 +44,11 @@ def read_upload(path: str) -> Table:
     return Table(frame, source.name, content)
 
 
-def sample_names() -> list[str]:
-    try:
-        from sapheneia.datasets import SAMPLES
-    except ImportError:  # TEMP until sapheneia.datasets lands
-        return []
+def sample_choices() -> list[tuple[str, str]]:
+    """(label, name) of each bundled dataset, for the sample picker."""
+    from sapheneia.datasets import SAMPLES
 
-    return list(SAMPLES)
+    return [(f"{name}: {sample.description}", name) for name, sample in SAMPLES.items()]
 
 
 def read_sample(name: str) -> tuple[Table, dict[str, str]]:

@@ -154,13 +154,36 @@ def test_wrong_key_is_a_readable_error(page: Any, service: Service) -> None:
     assert service.recorder.calls == [("GET", "/api/v2/models", "Bearer not-the-key")]
 
 
+def test_sample_dataset(page: Any) -> None:
+    page.locator("#sample input").click()
+    page.get_by_role("option", name="air_passengers: Monthly airline passengers").click()
+    expect(page.locator("#data-message")).to_contain_text(
+        "Loaded air_passengers.csv: 144 rows", timeout=30_000
+    )
+    expect(page.locator("#data-report")).to_contain_text("frequency: ME")
+    expect(page.locator("#target input")).to_have_value("y")
+
+
 def test_backtest_tab(page: Any, service: Service, tmp_path: Path) -> None:
     connect(page, service.key)
     expect(page.locator("#status")).to_contain_text("Connected", timeout=30_000)
     upload(page, two_routes(tmp_path / "routes.csv"))
     page.get_by_role("tab", name="Backtest").click()
+    page.locator("#backtest-models label", has_text=MODELS[-1]).click()
     page.locator("#run-backtest").click()
-    message = page.locator("#backtest-message")
-    expect(message).to_contain_text("Backtest", timeout=SLOW)
-    assert "Traceback" not in message.inner_text()
+    expect(page.locator("#backtest-message")).to_contain_text(
+        f"Backtest done: {len(MODELS)} models", timeout=SLOW
+    )
+    metrics = page.locator("#metrics")
+    for text in ("MASE", "WQL", "coverage_80", *MODELS):
+        expect(metrics).to_contain_text(text)
+    page.wait_for_function(
+        "() => document.querySelector('#backtest-plot .js-plotly-plot')?.data?.length > 0"
+    )
+    names = page.evaluate(
+        "() => document.querySelector('#backtest-plot .js-plotly-plot').data.map(t => t.name)"
+    )
+    assert names == ["actual", *sorted(MODELS)]
     assert ("POST", "/api/v2/backtest") in [(m, p) for m, p, _ in service.recorder.calls]
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT_DIR / "backtest.png"), full_page=True)
