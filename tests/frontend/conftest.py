@@ -114,10 +114,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from sapheneia.settings import Settings
 
     os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep Ray on loopback
     started = not ray.is_initialized()
     if started:
         port = free_port()
         ray.init(
+            address="local",  # a new instance, even if another was started on this machine
             _node_ip_address="127.0.0.1",
             num_cpus=4,
             include_dashboard=False,
