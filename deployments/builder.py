@@ -163,7 +163,12 @@ def deployment_options(entry: ModelEntry) -> dict[str, Any]:
     return options
 
 
-def build_app(args: dict[str, Any], settings: Settings | None = None) -> Application:
+def build_app(args: dict[str, Any]) -> Application:
+    """What ``serve run serve_config.yaml`` calls (Serve requires a one-argument builder)."""
+    return build_app_with_settings(args, Settings())
+
+
+def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Application:
     """The Serve application for ``args`` (validated; bad config fails with a clear message)."""
     parsed = AppArgs.model_validate(args)
     configs = model_configs(parsed)
@@ -174,7 +179,7 @@ def build_app(args: dict[str, Any], settings: Settings | None = None) -> Applica
         )
         for entry in parsed.models
     }
-    options = ingress_options(settings or Settings(), parsed.ingress)
+    options = ingress_options(settings, parsed.ingress)
     ingress = serve.deployment(
         serve.ingress()(Ingress),
         name="ingress",

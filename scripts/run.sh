@@ -15,6 +15,11 @@ mkdir -p "$SAPHENEIA_DATA_DIR"
 # Tell the operator where the API key is before anything else (generated owner-only if none is set).
 sapheneia keys
 if [ -z "${RAY_ADDRESS:-}" ]; then
+  # A single-machine Ray on loopback. Ray rewrites --node-ip-address=127.0.0.1 to the machine's
+  # network address unless it is told this is not a multi-machine cluster (the variable's name
+  # mentions Windows/macOS, where that is the default). The cluster token (~/.ray/auth_token)
+  # authenticates `serve run` to it.
+  export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_AUTH_MODE="${RAY_AUTH_MODE:-token}"
   if ray status --address 127.0.0.1:6379 >/dev/null 2>&1; then
     echo "Using the Ray instance already running on 127.0.0.1:6379 (its environment holds the settings;"
     echo "run 'ray stop' first to apply changed SAPHENEIA_* variables)."

@@ -98,10 +98,12 @@ def serve_url(
     import ray
     from ray import serve
 
-    from deployments.builder import build_app
+    from deployments.builder import build_app_with_settings
     from sapheneia.settings import Settings
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # inherited by the Ray workers started below
+    # Keep Ray on loopback: without this it swaps 127.0.0.1 for the machine's network address.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     port, metrics_port = free_port(), free_port()
     ray.init(
         _node_ip_address="127.0.0.1",
@@ -120,7 +122,7 @@ def serve_url(
         rate_limit_per_minute=100_000,
     )
     args = app_args(checkpoints)
-    serve.run(build_app(args, settings=settings), name="api", route_prefix="/")
+    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     wait_until_reported(url, {m["id"] for m in args["models"]})
     os.environ["SAPHENEIA_TEST_METRICS_PORT"] = str(metrics_port)
