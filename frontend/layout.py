@@ -58,7 +58,7 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
                 data_report = gr.Markdown(elem_id="data-report")
             with gr.Tab("Forecast", id="forecast"):
                 models = gr.CheckboxGroup(label="Models", elem_id="models")
-                models_table = gr.Markdown()
+                models_table = gr.Markdown(elem_id="models-table")
                 with gr.Row():
                     horizon = gr.Number(12, label="Horizon (steps)", precision=0, minimum=1)
                     context = gr.Number(

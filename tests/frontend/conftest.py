@@ -36,7 +36,15 @@ MODELS = ("auto-ets", "seasonal-naive")  # statistical: no weights, quick on two
 API_ARGS = {
     "models_dir": "configs/models",
     "ingress": {"ray_actor_options": {"num_cpus": 0.05}},
-    "models": [{"id": m, "ray_actor_options": {"num_cpus": 0.05}} for m in MODELS],
+    "models": [
+        *({"id": m, "ray_actor_options": {"num_cpus": 0.05}} for m in MODELS),
+        # No weights here: the UI must list it as unavailable, with the reason.
+        {
+            "id": "timesfm-2.5",
+            "checkpoint": "/nonexistent/timesfm-2.5",
+            "ray_actor_options": {"num_cpus": 0.05},
+        },
+    ],
 }
 
 
@@ -109,7 +117,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from ray import serve
     from ray.serve.context import _get_global_client
 
-    from deployments.builder import build_app
+    from deployments.builder import build_app_with_settings
     from frontend.app import build_ui_app
     from sapheneia.settings import Settings
 
@@ -136,7 +144,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         state_dir=tmp_path_factory.mktemp("ui-state"),
         rate_limit_per_minute=100_000,
     )
-    serve.run(build_app(API_ARGS, settings=settings), name="ui-tests-api", route_prefix=prefix)
+    serve.run(build_app_with_settings(API_ARGS, settings), name="ui-tests-api", route_prefix=prefix)
     api_url = f"http://127.0.0.1:{port}{prefix.rstrip('/')}"
     recorder = Recorder(api_url)
     proxy = recorder.serve()
@@ -149,7 +157,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
     def ready() -> bool:
         models = httpx.get(f"{api_url}/health", timeout=5).json()["models"]
-        return all(m["status"] == "ready" for m in models.values())
+        return set(models) == {*MODELS, "timesfm-2.5"} and all(
+            (m["status"] == "ready") == (name in MODELS) for name, m in models.items()
+        )
 
     wait_for(ready, "the API's models")
     wait_for(lambda: httpx.get(ui_url, timeout=5).status_code == 200, "the UI")

@@ -75,6 +75,8 @@ def test_upload_forecast_plot_download(page: Any, service: Service, tmp_path: Pa
     expect(page.locator("#target input")).to_have_value("passengers")
 
     page.get_by_role("tab", name="Forecast").click()
+    expect(page.locator("#models")).to_contain_text("timesfm-2.5 (unavailable)")
+    expect(page.locator("#models-table")).to_contain_text("sapheneia pull")
     for model in MODELS[1:]:  # the first ready model is picked already
         page.locator("#models label", has_text=model).click()
     expect(page.locator("#models input:checked")).to_have_count(len(MODELS))
