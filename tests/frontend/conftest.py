@@ -136,7 +136,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         )
         serve.start(http_options={"host": "127.0.0.1", "port": port})
     else:  # the deployments tests' instance
-        port = _get_global_client().http_config.port
+        client = _get_global_client()
+        if client is None:
+            raise RuntimeError("Ray is up but Serve is not: start Serve before the UI tests")
+        port = client.http_config.port
     prefix = "/" if started else "/ui-tests-api"
     settings = Settings(
         api_keys=API_KEY,
