@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= covariates,chronos,prophet,flowstate,ui-test,dev
 
-.PHONY: install run test lint format unit browser bench clean
+.PHONY: install run stop test lint format unit browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 run: install
 	./scripts/run.sh
+
+# Stops the local Ray instance `make run` started (Ctrl-C stops only `serve run`).
+stop:
+	./scripts/stop.sh
 
 lint: install
 	$(BIN)/ruff check .

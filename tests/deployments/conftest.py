@@ -106,6 +106,7 @@ def serve_url(
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     port, metrics_port = free_port(), free_port()
     ray.init(
+        address="local",  # a fresh instance, never one that a stale address file points at
         _node_ip_address="127.0.0.1",
         num_cpus=8,
         include_dashboard=False,
