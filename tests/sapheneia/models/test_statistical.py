@@ -11,10 +11,10 @@ from statsforecast.utils import AirPassengersDF
 
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles, build_tasks
-from sapheneia.errors import CovariatesNotSupported, SapheneiaError
+from sapheneia.errors import CovariatesNotSupported, InvalidInput, SapheneiaError, SeriesTooShort
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
-from sapheneia.models.statistical import ARIMA_BOUNDS
+from sapheneia.models.statistical import ARIMA_BOUNDS, ARIMA_MAX_CONTEXT
 from sapheneia.tasks import ForecastResult
 
 
@@ -108,3 +108,46 @@ def test_covariates_are_refused_where_unsupported() -> None:
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(SapheneiaError, match="unknown statistical method"):
         create_adapter(ModelConfig(id="x", adapter="statsforecast", options={"method": "magic"}))
+
+
+def test_auto_arima_refuses_categorical_covariates() -> None:
+    frame = AirPassengersDF.assign(kind="a")
+    roles = ColumnRoles(covariates={"kind": "static_categorical"})
+    (outcome,) = adapter("auto-arima").forecast(build_tasks(frame, roles, 3))
+    assert isinstance(outcome, CovariatesNotSupported)
+    assert "numeric covariates only" in outcome.message
+
+
+@pytest.mark.parametrize(("method", "shortest"), [("auto-ets", 7), ("auto-theta", 4)])
+def test_too_short_for_the_method(method: str, shortest: int) -> None:
+    tasks = build_tasks(AirPassengersDF.head(shortest - 1), ColumnRoles(), 2)
+    (outcome,) = adapter(method).forecast(tasks)
+    assert isinstance(outcome, SeriesTooShort)
+    assert f"needs at least {shortest}" in outcome.message
+    (result,) = results(method, AirPassengersDF.head(shortest), 2)
+    assert np.isfinite(result.quantiles[0.1]).all()
+
+
+def test_auto_arima_reads_a_bounded_context() -> None:
+    model = adapter("auto-arima")
+    assert model.capabilities.max_context == ARIMA_MAX_CONTEXT
+    unbounded = ModelConfig(
+        id="arima", adapter="statsforecast", options={"method": "auto-arima", "max_context": None}
+    )
+    assert create_adapter(unbounded).capabilities.max_context is None
+
+
+def test_model_options_reach_statsforecast_and_typos_are_refused() -> None:
+    config = ModelConfig(
+        id="ets-additive", adapter="statsforecast", options={"method": "auto-ets", "model": "AAN"}
+    )
+    (result,) = create_adapter(config).forecast(build_tasks(AirPassengersDF, ColumnRoles(), 3))
+    assert isinstance(result, ForecastResult), result
+    expected = AutoETS(season_length=12, model="AAN").forecast(
+        y=AirPassengersDF["y"].to_numpy(), h=3
+    )
+    np.testing.assert_allclose(result.mean, expected["mean"])
+    with pytest.raises(InvalidInput, match="not all settings"):
+        create_adapter(
+            ModelConfig(id="x", adapter="statsforecast", options={"method": "auto-ets", "seasn": 4})
+        )
