@@ -211,7 +211,26 @@ def backtest_models(
 
 
 def backtest(
-    adapter: ModelAdapter, frame: pd.DataFrame, roles: ColumnRoles, **kwargs: object
+    adapter: ModelAdapter,
+    frame: pd.DataFrame,
+    roles: ColumnRoles,
+    *,
+    horizon: int,
+    n_windows: int,
+    step: int | None = None,
+    quantiles: Sequence[float] = REQUIRED_QUANTILES,
+    context_length: int | None = None,
+    freq: str | None = None,
 ) -> BacktestReport:
     """``backtest_models`` for one adapter, named after its model id."""
-    return backtest_models({adapter.name: adapter}, frame, roles, **kwargs)  # type: ignore[arg-type]
+    return backtest_models(
+        {adapter.name: adapter},
+        frame,
+        roles,
+        horizon=horizon,
+        n_windows=n_windows,
+        step=step,
+        quantiles=quantiles,
+        context_length=context_length,
+        freq=freq,
+    )

@@ -10,7 +10,7 @@ from statsforecast.utils import AirPassengersDF
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles
 from sapheneia.errors import InvalidInput
-from sapheneia.evaluation import backtest_models, rolling_windows
+from sapheneia.evaluation import backtest, backtest_models, rolling_windows
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
 
@@ -29,22 +29,24 @@ def test_auto_ets_beats_seasonal_naive_on_air_passengers() -> None:
         horizon=12,
         n_windows=3,
     )
-    metrics = report.metrics.set_index("model")
-    assert list(metrics.columns) == ["MASE", "sMAPE", "WQL", "coverage_80"]
-    assert metrics.loc["auto-ets", "MASE"] < metrics.loc["seasonal-naive", "MASE"]
-    assert 0 <= metrics.loc["auto-ets", "coverage_80"] <= 1
+    assert list(report.metrics.columns) == ["model", "MASE", "sMAPE", "WQL", "coverage_80"]
+    metrics = report.metrics.set_index("model").to_dict("index")
+    assert metrics["auto-ets"]["MASE"] < metrics["seasonal-naive"]["MASE"]
+    assert 0 <= metrics["auto-ets"]["coverage_80"] <= 1
     # 3 windows x 12 steps x 2 models, each row with its actual value.
     assert len(report.forecasts) == 72
     assert report.forecasts["y"].notna().all()
     assert report.forecasts["cutoff"].nunique() == 3
+    # Every requested level comes back next to the actual it is scored on.
+    assert {"mean", "median", "q-0.1", "q-0.5", "q-0.9"} <= set(report.forecasts.columns)
 
 
 def test_windows_end_at_the_last_observation_and_step_back() -> None:
     windows = rolling_windows(AirPassengersDF, ColumnRoles(), horizon=6, n_windows=3, step=2)
     last = AirPassengersDF["ds"].max()
     assert windows[-1].actuals["ds"].max() == last
-    cutoffs = [w.cutoff for w in windows]
-    assert cutoffs == sorted(cutoffs)
+    cutoffs = [pd.Timestamp(str(w.cutoff)) for w in windows]
+    assert cutoffs[0] < cutoffs[1] < cutoffs[2]
     assert (cutoffs[1] - cutoffs[0]).days in (59, 60, 61, 62)  # two months apart
     # The model never sees the target it is scored on.
     frame = windows[0].frame
@@ -85,3 +87,11 @@ def test_several_series_are_scored_together() -> None:
     )
     assert set(report.forecasts["unique_id"]) == {"a", "b"}
     assert len(report.forecasts) == 24
+
+
+def test_backtest_names_the_report_after_the_model() -> None:
+    report = backtest(
+        statistical("auto-theta"), AirPassengersDF, ColumnRoles(), horizon=6, n_windows=1, step=3
+    )
+    assert report.metrics["model"].tolist() == ["auto-theta"]
+    assert set(report.forecasts["model"]) == {"auto-theta"}
