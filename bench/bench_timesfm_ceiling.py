@@ -52,11 +52,16 @@ def timesfm_2p5(device: torch.device) -> Callable[[int], Callable[[], object]]:
     return prepare
 
 
-def timesfm_2p0(device: torch.device) -> Callable[[int], Callable[[], object]]:
+def full_timesfm_2p0(device: torch.device) -> Any:
+    """transformers' default TimesFM-2.0 architecture (500M) with random weights."""
     from transformers import TimesFmConfig, TimesFmModelForPrediction
 
     model: Any = TimesFmModelForPrediction(TimesFmConfig(context_length=2048))
-    model = model.to(device).eval()
+    return model.to(device).eval()
+
+
+def timesfm_2p0(device: torch.device, model: Any = None) -> Callable[[int], Callable[[], object]]:
+    model = model if model is not None else full_timesfm_2p0(device)
 
     def prepare(batch: int) -> Callable[[], object]:
         inputs = [torch.tensor(x, dtype=torch.float32, device=device) for x in contexts(batch)]
