@@ -28,9 +28,12 @@ class ModelConfig(BaseModel):
         default_factory=list, description="Other ids that reach this model (e.g. 'timesfm20')."
     )
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
-    dtype: str = Field(default="float32", description="Weights dtype: float32, bfloat16 or float16.")
+    dtype: str = Field(
+        default="float32", description="Weights dtype: float32, bfloat16 or float16."
+    )
     licence_acknowledged: bool = Field(
-        default=False, description="Required for models whose weights are not licensed commercially."
+        default=False,
+        description="Required for models whose weights are not licensed commercially.",
     )
     description: str = Field(default="", description="One line shown in /models and the UI.")
     options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific settings.")
@@ -42,6 +45,8 @@ def load_model_configs(directory: Path) -> dict[str, ModelConfig]:
     for path in sorted(directory.glob("*.yaml")):
         config = ModelConfig.model_validate(yaml.safe_load(path.read_text()))
         if config.id in configs:
-            raise InvalidInput(f"model id '{config.id}' is defined twice (second time in {path.name})")
+            raise InvalidInput(
+                f"model id '{config.id}' is defined twice (second time in {path.name})"
+            )
         configs[config.id] = config
     return configs

@@ -139,9 +139,7 @@ class ModelAdapter(ABC):
             )
         return task
 
-    def _forecast_group(
-        self, group: list[ForecastTask]
-    ) -> list[ForecastResult | SapheneiaError]:
+    def _forecast_group(self, group: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
         levels = tuple(sorted({*group[0].quantiles, MEDIAN}))
         try:
             natives = self._predict(group, levels)
