@@ -69,8 +69,8 @@ def run(checkpoint: Path, quick: bool) -> tuple[str, dict[tuple[str, int], float
     rows: list[list[object]] = []
     ceilings: dict[tuple[str, int], float] = {}
 
-    def measure(model: str, via: str, batch: int, call: Any) -> None:
-        seconds = library.median_seconds(call, repeats, device)
+    def measure(model: str, via: str, batch: int, call: Any, times: int = repeats) -> None:
+        seconds = library.median_seconds(call, times, device)
         rows.append([model, via, batch, torch.get_num_threads(), seconds, batch / seconds])
         print(rows[-1], flush=True)
         if via == "adapter":
@@ -80,13 +80,14 @@ def run(checkpoint: Path, quick: bool) -> tuple[str, dict[tuple[str, int], float
     prepare = library.timesfm_2p5(device)
     served = adapter_2p5(checkpoint)
     for batch in batches:
-        measure("timesfm-2.5", "library", batch, prepare(batch))
+        if batch <= 32:
+            measure("timesfm-2.5", "library", batch, prepare(batch))
         measure("timesfm-2.5", "adapter", batch, adapter_call(served, batch))
     if not quick:
         # Ray gives a replica OMP_NUM_THREADS = floor(num_cpus): serve_config's num_cpus: 1 means this.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
-        measure("timesfm-2.5", "adapter, 1 thread", 32, adapter_call(served, 32))
+        measure("timesfm-2.5", "adapter, 1 thread", 32, adapter_call(served, 32), 1)
         torch.set_num_threads(threads)
     del prepare, served
     gc.collect()
@@ -95,8 +96,8 @@ def run(checkpoint: Path, quick: bool) -> tuple[str, dict[tuple[str, int], float
         prepare = library.timesfm_2p0(device, model)
         served = adapter_2p0(model)
         for batch in batches[:3]:
-            measure("timesfm-2.0", "library", batch, prepare(batch))
-            measure("timesfm-2.0", "adapter", batch, adapter_call(served, batch))
+            measure("timesfm-2.0", "library", batch, prepare(batch), 2)
+            measure("timesfm-2.0", "adapter", batch, adapter_call(served, batch), 2)
         del prepare, served, model
         gc.collect()
     text = "\n".join(
@@ -104,7 +105,7 @@ def run(checkpoint: Path, quick: bool) -> tuple[str, dict[tuple[str, int], float
             "## 1. Model ceiling (in-process, no server)",
             "",
             f"Full-size random-weight models, context {CONTEXT}, horizon {HORIZON}, CPU, median of "
-            f"{repeats} calls after a warm-up. 'library' calls the model package directly "
+            f"{repeats} calls (2 for TimesFM-2.0, 1 for the 1-thread row) after a warm-up. 'library' calls the model package directly "
             "(bench/bench_timesfm_ceiling.py); 'adapter' calls Sapheneia's adapter with the "
             "ForecastTasks the ingress would build (quantile selection included).",
             "",

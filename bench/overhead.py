@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -21,7 +22,7 @@ from sapheneia.config import load_model_configs
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks, load_table
 from sapheneia.keys import digest
 from sapheneia.models import create_adapter
-from sapheneia.tasks import ForecastResult
+from sapheneia.tasks import ForecastResult, ForecastTask
 
 
 def timings(call: Callable[[], object], n: int) -> list[float]:
@@ -49,6 +50,29 @@ def http_latencies(url: str, model: str, n: int) -> tuple[list[float], list[floa
                 client_s.append(elapsed)
                 route_s.append(response.json()["metadata"]["total_time_seconds"])
     return client_s, route_s
+
+
+def hops(url: str, tasks: list[ForecastTask], n: int) -> list[list[object]]:
+    """The pieces of the path: proxy + ingress with no work, and the model call through a handle."""
+    from ray import serve
+
+    rows: list[list[object]] = []
+    with httpx.Client(timeout=60) as client:
+        root = timings(lambda: client.get(f"{url}/").raise_for_status(), n)
+    rows.append(["HTTP GET / (proxy + ingress, no work)", *p50_p99(root), "-"])
+    for model in ("seasonal-naive", "seasonal-naive-nowait"):
+        handle = serve.get_deployment_handle(f"model-{model}", app_name="api")
+
+        def call_model(handle: Any = handle) -> object:
+            return handle.forecast.remote(tasks).result()
+
+        call = timings(call_model, n)
+        rows.append([f"handle.forecast.remote from the driver ({model})", *p50_p99(call), "-"])
+    return rows
+
+
+def p50_p99(seconds: list[float]) -> list[float]:
+    return [percentile(seconds, 50) * 1e3, percentile(seconds, 99) * 1e3]
 
 
 def ingress_steps(n_series: int, n: int) -> list[list[object]]:
@@ -114,6 +138,7 @@ def run(serve_url: str, quick: bool) -> str:
             ]
         )
         overhead[model] = p50 - percentile(direct, 50) * 1e3
+    rows += hops(serve_url, task, n)
     steps = ingress_steps(1, n) + ingress_steps(32, max(n // 10, 10))
     served = overhead["seasonal-naive"]
     return "\n".join(
