@@ -230,4 +230,20 @@ class TimesFM20Adapter(ModelAdapter):
                 history = [torch.cat([h, m]) for h, m in zip(history, mean, strict=True)]
         forecast = torch.cat(outputs, dim=1).float().cpu().numpy()
         backcast_length = forecast.shape[1] - math.ceil(horizon / output_patch) * output_patch
-        return forecast[:, : backcast_length + horizon]
+        return fix_quantile_crossing(forecast[:, : backcast_length + horizon])
+
+
+def fix_quantile_crossing(forecast: np.ndarray) -> np.ndarray:
+    """Order the quantile heads ``(..., 10)`` (mean, Q10..Q90) outward from the median.
+
+    TimesFM-2.0's heads are trained independently and can cross (Q10 above Q30), which would give a
+    band whose lower edge is above its upper one. This is the rule the timesfm package applies to
+    2.5 (``fix_quantile_crossing``): below the median each level is capped by the one above it,
+    above the median each is raised to the one below it. Ordered output is left unchanged.
+    """
+    fixed = np.array(forecast, copy=True)
+    for level in (4, 3, 2, 1):
+        fixed[..., level] = np.minimum(fixed[..., level], fixed[..., level + 1])
+    for level in (6, 7, 8, 9):
+        fixed[..., level] = np.maximum(fixed[..., level], fixed[..., level - 1])
+    return fixed

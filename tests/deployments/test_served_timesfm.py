@@ -267,12 +267,6 @@ def test_timesfm_2p5_seed_bands_are_ordered(
     assert_bands_ordered(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the TimesFM-2.0 adapter passes the model's quantile heads through as they come; these "
-    "random weights give crossing quantiles (Q10 above Q30), so a band's lower edge can pass its "
-    "upper one. TimesFM-2.5 is served with the package's fix_quantile_crossing.",
-)
 def test_timesfm_2p0_seed_bands_are_ordered(
     client: httpx.Client, seed_file_with_future: str
 ) -> None:

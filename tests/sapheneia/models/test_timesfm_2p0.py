@@ -13,7 +13,11 @@ from transformers import TimesFmModelForPrediction
 
 from sapheneia.config import ModelConfig
 from sapheneia.errors import InvalidInput, ModelUnavailable
-from sapheneia.models.timesfm_2p0 import TimesFM20Adapter, frequency_indicator
+from sapheneia.models.timesfm_2p0 import (
+    TimesFM20Adapter,
+    fix_quantile_crossing,
+    frequency_indicator,
+)
 from sapheneia.models.timesfm_covariates import covariate_arguments
 from sapheneia.tasks import ForecastResult, ForecastTask
 from sapheneia.testing import make_task, write_tiny_timesfm_2p0, write_tiny_timesfm_2p0_original
@@ -52,10 +56,11 @@ def config(checkpoint: str, **options: object) -> ModelConfig:
 
 
 def library_forecast(model: TimesFmModelForPrediction, context: np.ndarray, freq: int = 0):
-    """transformers' forecast ``(128, 10)`` for one series alone."""
+    """transformers' forecast ``(128, 10)`` for one series alone, with the quantile-crossing fix the
+    adapter applies (the same rule the timesfm package applies to 2.5)."""
     with torch.inference_mode():
         output = model(past_values=[torch.tensor(context, dtype=torch.float32)], freq=[freq])
-    return output.full_predictions[0].numpy()
+    return fix_quantile_crossing(output.full_predictions[0].numpy())
 
 
 def series(length: int, seed: int) -> np.ndarray:
@@ -185,3 +190,12 @@ def test_a_hub_id_fails_fast_offline() -> None:
     with pytest.raises(ModelUnavailable, match=r"sapheneia pull timesfm-2\.0"):
         adapter.load()
     assert time.monotonic() - started < 5
+
+
+def test_quantile_crossing_is_fixed_outward_from_the_median() -> None:
+    crossed = np.array([[5.0, 3.0, 2.0, 4.0, 4.5, 5.0, 6.0, 5.5, 7.0, 6.5]])
+    fixed = fix_quantile_crossing(crossed)
+    assert np.all(np.diff(fixed[0, 1:]) >= 0)
+    np.testing.assert_array_equal(fixed[0, [0, 5]], crossed[0, [0, 5]])  # mean and median kept
+    ordered = np.array([[5.0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
+    np.testing.assert_array_equal(fix_quantile_crossing(ordered), ordered)
