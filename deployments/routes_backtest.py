@@ -8,12 +8,10 @@ from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
 
 from deployments.deps import Caller, Gateway, read_body
-from deployments.schemas import BacktestRequest
-from sapheneia.data import ColumnRoles, load_table
-from sapheneia.errors import InvalidInput
+from deployments.schemas import BacktestRequest, parse_body
+from sapheneia.data import load_table
 from sapheneia.evaluation import line_up, rolling_windows, score, window_tasks
 
 
@@ -34,22 +32,11 @@ def backtest_router() -> APIRouter:
     async def backtest(request: Request, gateway: Gateway, _: Caller) -> Response:
         """Rolling-origin backtest of one or more models: MASE, sMAPE, WQL and 80% coverage."""
         raw = await read_body(request, gateway.limits.max_bytes)
-        try:
-            body = BacktestRequest.model_validate_json(raw)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
-            )
-            raise InvalidInput(f"invalid request: {problems}") from error
+        body = parse_body(BacktestRequest, raw)
         model_ids = [gateway.resolve(m) for m in body.models]
         source: Any = body.data if body.data is not None else body.source
         frame = await asyncio.to_thread(load_table, source, gateway.limits)
-        roles = ColumnRoles(
-            timestamp=body.timestamp_column,
-            series_id=body.id_column if body.id_column in frame.columns else None,
-            target=body.target_column,
-            covariates=body.covariates,
-        )
+        roles = body.roles(frame.columns)
         windows = await asyncio.to_thread(
             rolling_windows,
             frame,

@@ -9,12 +9,11 @@ from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
 
 from deployments.deps import Caller, Gateway, read_body
 from deployments.routes_discovery import model_listing
-from deployments.schemas import FORECAST_EXAMPLE, ForecastRequest
-from sapheneia.data import ColumnRoles, build_tasks, load_table
+from deployments.schemas import FORECAST_EXAMPLE, ForecastRequest, parse_body
+from sapheneia.data import build_tasks, load_table
 from sapheneia.errors import InvalidInput, UnsupportedFormat
 
 UPLOAD_DOC = {
@@ -58,12 +57,7 @@ def v2_router() -> APIRouter:
         started = time.perf_counter()
         body, frame = await parse_forecast_request(request, gateway)
         model_id = gateway.resolve(body.model)
-        roles = ColumnRoles(
-            timestamp=body.timestamp_column,
-            series_id=body.id_column if body.id_column in frame.columns else None,
-            target=body.target_column,
-            covariates=body.covariates,
-        )
+        roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(
             build_tasks,
             frame,
@@ -108,7 +102,7 @@ async def parse_forecast_request(
     limits = gateway.limits
     if content_type.startswith("application/json"):
         raw = await read_body(request, limits.max_bytes)
-        body = _validated(raw)
+        body = parse_body(ForecastRequest, raw)
         source: Any = body.data if body.data is not None else body.source
         frame = await asyncio.to_thread(load_table, source, limits)
         return body, frame
@@ -126,7 +120,7 @@ async def parse_forecast_request(
             raise InvalidInput(f"'request' part is not valid JSON ({error.msg})") from error
         if not isinstance(fields, dict):
             raise InvalidInput("'request' part must be a JSON object")
-        body = _validated(json.dumps({**fields, "source": "upload"}).encode())
+        body = parse_body(ForecastRequest, json.dumps({**fields, "source": "upload"}).encode())
         content = await upload.read()
         frame = await asyncio.to_thread(
             load_table, content, limits, filename=upload.filename or "upload.csv"
@@ -136,13 +130,3 @@ async def parse_forecast_request(
         f"unsupported content type '{content_type or 'none'}': send application/json or "
         "multipart/form-data with a 'file' and a 'request' part"
     )
-
-
-def _validated(raw: bytes) -> ForecastRequest:
-    try:
-        return ForecastRequest.model_validate_json(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
-        )
-        raise InvalidInput(f"invalid request: {problems}") from error

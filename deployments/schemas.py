@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sapheneia.data import ColumnRoles
+from sapheneia.errors import InvalidInput
 
 Role = Literal[
     "target", "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
@@ -89,6 +93,30 @@ class ColumnNames(BaseModel):
     id_column: str = Field(default="unique_id", description="Series id column.")
     timestamp_column: str = Field(default="ds", description="Timestamp column.")
     target_column: str = Field(default="y", description="Target column.")
+    covariates: dict[str, CovariateRole] = Field(default_factory=dict, description="Column roles.")
+
+    def roles(self, columns: Iterable[object]) -> ColumnRoles:
+        """The data contract's roles; a table without the id column is one series."""
+        return ColumnRoles(
+            timestamp=self.timestamp_column,
+            series_id=self.id_column if self.id_column in set(columns) else None,
+            target=self.target_column,
+            covariates=self.covariates,
+        )
+
+
+Request = TypeVar("Request", bound=BaseModel)
+
+
+def parse_body(model: type[Request], raw: bytes) -> Request:
+    """A request body validated into ``model``; problems become one 400 that lists them."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
+        )
+        raise InvalidInput(f"invalid request: {problems}") from error
 
 
 FORECAST_EXAMPLE: dict[str, Any] = {
@@ -115,7 +143,6 @@ class ForecastRequest(ColumnNames):
     source: str | None = Field(
         default=None, description="Instead of data: a path inside the data directory or a URL."
     )
-    covariates: dict[str, CovariateRole] = Field(default_factory=dict, description="Column roles.")
     context_length: int | None = Field(default=None, ge=1, le=16384, description="History used.")
     freq: str | None = Field(default=None, description="Pandas alias; inferred when omitted.")
     format: Literal["json", "csv"] = Field(default="json", description="Response format.")
@@ -139,7 +166,6 @@ class BacktestRequest(ColumnNames):
     quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
     data: list[dict[str, object]] | None = None
     source: str | None = None
-    covariates: dict[str, CovariateRole] = Field(default_factory=dict)
     context_length: int | None = Field(default=None, ge=1, le=16384)
     freq: str | None = None
 
