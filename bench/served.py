@@ -208,6 +208,6 @@ def ratios(
             met = "met" if value >= 0.9 else "not met"
             lines.append(
                 f"- served (batching on, {per_request} series/request, concurrency {concurrency}) / "
-                f"adapter ceiling at batch 32 ({ceiling:.2f} series/s): {value:.2f} (target >= 0.9: {met})"
+                f"ceiling at batch 32 ({ceiling:.2f} series/s): {value:.2f} (target >= 0.9: {met})"
             )
     return lines
