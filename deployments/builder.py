@@ -40,6 +40,7 @@ class ModelEntry(BaseModel):
     licence_acknowledged: bool | None = Field(
         default=None, description="For non-commercial weights."
     )
+    threads: int | None = Field(default=None, ge=1, description="torch threads per replica.")
     options: dict[str, Any] = Field(default_factory=dict, description="Merged over the config's.")
     num_replicas: int | Literal["auto"] = Field(default=1, description="Fixed count or 'auto'.")
     autoscaling_config: dict[str, Any] | None = Field(
@@ -117,7 +118,15 @@ def model_configs(args: AppArgs) -> dict[str, ModelConfig]:
             )
         fields: dict[str, Any] = base.model_dump() if base else {"id": entry.id}
         overrides = entry.model_dump(
-            include={"adapter", "checkpoint", "aliases", "device", "dtype", "licence_acknowledged"},
+            include={
+                "adapter",
+                "checkpoint",
+                "aliases",
+                "device",
+                "dtype",
+                "licence_acknowledged",
+                "threads",
+            },
             exclude_none=True,
         )
         fields.update(overrides)

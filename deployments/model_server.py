@@ -45,6 +45,12 @@ class ModelServer:
 
     def __init__(self, config: ModelConfig, run_id: str) -> None:
         self.config = config
+        if config.threads is not None:
+            # Ray gives each replica floor(num_cpus) threads; a model that should use more cores
+            # than its scheduling share says so here.
+            import torch
+
+            torch.set_num_threads(config.threads)
         self.adapter = create_adapter(config)
         self.replica = uuid.uuid4().hex[:8]
         self.status = "initializing"

@@ -31,6 +31,12 @@ class ModelConfig(BaseModel):
     dtype: str = Field(
         default="float32", description="Weights dtype: float32, bfloat16 or float16."
     )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="torch threads per replica; by default Ray's, which is num_cpus rounded down "
+        "(at least 1), so a replica with num_cpus 0.5 runs single-threaded.",
+    )
     licence_acknowledged: bool = Field(
         default=False,
         description="Required for models whose weights are not licensed commercially.",

@@ -94,3 +94,29 @@ class ForecastResult:
 def quantile_column(level: float) -> str:
     """Column name for a quantile level: 0.1 -> ``q-0.1``, 0.025 -> ``q-0.025``."""
     return f"q-{level:g}"
+
+
+def results_columns(results: list[ForecastResult]) -> dict[str, np.ndarray]:
+    """Columns ``unique_id, ds, mean, median, q-<level>...`` of many results, built with one
+    concatenation per column (a DataFrame per series and ``pd.concat`` cost ~1 ms per series)."""
+    levels = sorted({level for result in results for level in result.quantiles})
+    columns: dict[str, np.ndarray] = {
+        "unique_id": np.concatenate(
+            [np.full(len(r.mean), r.series_id, dtype=object) for r in results]
+        ),
+        "ds": np.concatenate([r.future_timestamps.to_numpy() for r in results]),
+        "mean": np.concatenate([r.mean for r in results]),
+        "median": np.concatenate([r.median for r in results]),
+    }
+    for level in levels:
+        columns[quantile_column(level)] = np.concatenate([r.quantiles[level] for r in results])
+    return columns
+
+
+def iso_timestamps(results: list[ForecastResult]) -> list[str]:
+    """Future timestamps of many results as ISO 8601 text, in one vectorised pass."""
+    stamps = pd.DatetimeIndex(np.concatenate([r.future_timestamps.to_numpy() for r in results]))
+    aware = any(r.future_timestamps.tz is not None for r in results)
+    if aware or (stamps.asi8 % 1_000_000_000).any():  # offsets or sub-second steps: exact text
+        return [t.isoformat() for r in results for t in r.future_timestamps]
+    return [str(s) for s in np.datetime_as_string(stamps.to_numpy(), unit="s")]

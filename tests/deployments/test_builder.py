@@ -67,3 +67,22 @@ def test_batches_can_fill() -> None:
         {"models": [{"id": "auto-ets", "user_config": {"max_batch_size": 32}}]}
     ).models[0]
     assert deployment_options(entry)["max_ongoing_requests"] >= 32
+
+
+def test_serve_config_overrides_reach_the_model_config() -> None:
+    args = AppArgs.model_validate(
+        {
+            "models_dir": str(ROOT / "configs/models"),
+            "models": [
+                {
+                    "id": "timesfm-2.5",
+                    "threads": 2,
+                    "checkpoint": "/weights",
+                    "options": {"batch_size": 8},
+                }
+            ],
+        }
+    )
+    config = model_configs(args)["timesfm-2.5"]
+    assert config.threads == 2 and config.checkpoint == "/weights"
+    assert config.options["batch_size"] == 8 and config.adapter == "timesfm-2.5"
