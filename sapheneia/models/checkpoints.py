@@ -69,8 +69,22 @@ def resolve_checkpoint(model_id: str, checkpoint: str, model_dir: Path | None = 
 
 
 def pull(checkpoint: str, destination: Path) -> Path:
-    """Download ``checkpoint`` from the hub into ``destination`` for later offline use."""
+    """Download ``checkpoint`` from the hub into ``destination`` for later offline use.
+
+    Raises ``ModelUnavailable`` (with what to do) when the hub cannot be reached or refuses.
+    """
     from huggingface_hub import snapshot_download
 
+    if not hub_reachable():
+        raise ModelUnavailable(
+            f"cannot reach the Hugging Face hub to download {checkpoint}: run this on a machine "
+            "with network access (HF_HUB_OFFLINE must be unset), then copy the folder here"
+        )
     destination.mkdir(parents=True, exist_ok=True)
-    return Path(snapshot_download(checkpoint, local_dir=destination))
+    try:
+        return Path(snapshot_download(checkpoint, local_dir=destination))
+    except Exception as error:  # the hub's many error types all mean the same to the caller
+        raise ModelUnavailable(
+            f"downloading {checkpoint} failed ({type(error).__name__}: {error}); check the "
+            "repository id and your network, or log in with `hf auth login` for gated models"
+        ) from error

@@ -76,3 +76,11 @@ def test_keys_generates_an_owner_only_key(tmp_path: Path) -> None:
     assert str(key_file) in result.stdout
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert key_file.read_text().strip() not in result.stdout  # the key itself is not printed
+
+
+def test_pull_without_network_says_what_to_do(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "SAPHENEIA_MODEL_DIR": str(tmp_path)}
+    result = sapheneia("pull", "timesfm-2.5", env=env)
+    assert result.returncode == 2
+    assert "cannot reach the Hugging Face hub" in result.stderr
+    assert "Traceback" not in result.stderr
