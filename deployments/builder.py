@@ -103,8 +103,13 @@ def models_dir(args: AppArgs) -> Path:
     return given if given.is_dir() or given.is_absolute() else PROJECT_ROOT / given
 
 
-def model_configs(args: AppArgs) -> dict[str, ModelConfig]:
-    """Each entry's config: its YAML file merged with the overrides in serve_config.yaml."""
+LEGACY_TIMESFM = "timesfm-2.0"
+
+
+def model_configs(args: AppArgs, settings: Settings | None = None) -> dict[str, ModelConfig]:
+    """Each entry's config: its YAML file, then the earlier product's TIMESFM20_DEFAULT_* variables
+    (for timesfm-2.0), then the overrides in serve_config.yaml."""
+    legacy = settings.legacy_timesfm20()[0] if settings is not None else {}
     directory = models_dir(args)
     known = load_model_configs(directory) if directory.is_dir() else {}
     configs: dict[str, ModelConfig] = {}
@@ -117,6 +122,8 @@ def model_configs(args: AppArgs) -> dict[str, ModelConfig]:
                 f"'adapter'; known ids: {', '.join(sorted(known))}"
             )
         fields: dict[str, Any] = base.model_dump() if base else {"id": entry.id}
+        if entry.id == LEGACY_TIMESFM:
+            fields.update(legacy)
         overrides = entry.model_dump(
             include={
                 "adapter",
@@ -153,6 +160,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         rate_limit_per_minute=settings.rate_limit_per_minute,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,
+        request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
     )
 
 
@@ -180,7 +188,7 @@ def build_app(args: dict[str, Any]) -> Application:
 def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Application:
     """The Serve application for ``args`` (validated; bad config fails with a clear message)."""
     parsed = AppArgs.model_validate(args)
-    configs = model_configs(parsed)
+    configs = model_configs(parsed, settings)
     run_id = uuid.uuid4().hex[:12]
     handles = {
         entry.id: serve.deployment(ModelServer, **deployment_options(entry)).bind(  # type: ignore[attr-defined]

@@ -34,6 +34,10 @@ class IngressOptions(BaseModel):
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = 600
     lifecycle_timeout_s: float = 120.0
+    request_defaults: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Per model: context_len / horizon_len used by /api/v1 when a request omits them.",
+    )
 
 
 class Ingress:

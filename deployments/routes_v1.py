@@ -89,7 +89,11 @@ def v1_router() -> APIRouter:
         started = time.perf_counter()
         model_id = gateway.resolve(model)
         params = body.parameters
-        defaults = (await gateway.status(model_id))["settings"]
+        # Precedence: the request, then /initialization's settings, then the operator's defaults.
+        defaults = {
+            **gateway.options.request_defaults.get(model_id, {}),
+            **(await gateway.status(model_id))["settings"],
+        }
         frame = await asyncio.to_thread(load_table, body.data_source_url_or_path, gateway.limits)
         timestamp = pick_timestamp_column(frame, body.data_definition)
         definition = {

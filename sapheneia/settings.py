@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,39 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
     hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
+    # The earlier product's TimesFM-2.0 settings, still honoured for `timesfm-2.0` (alias timesfm20):
+    # serve_config.yaml wins where it sets the same thing.
+    timesfm20_default_checkpoint: str | None = Field(
+        default=None, validation_alias="TIMESFM20_DEFAULT_CHECKPOINT"
+    )
+    timesfm20_default_backend: Literal["cpu", "gpu", "tpu", "mps"] | None = Field(
+        default=None, validation_alias="TIMESFM20_DEFAULT_BACKEND"
+    )
+    timesfm20_default_context_len: int | None = Field(
+        default=None, ge=1, validation_alias="TIMESFM20_DEFAULT_CONTEXT_LEN"
+    )
+    timesfm20_default_horizon_len: int | None = Field(
+        default=None, ge=1, validation_alias="TIMESFM20_DEFAULT_HORIZON_LEN"
+    )
+
+    def legacy_timesfm20(self) -> tuple[dict[str, str], dict[str, int]]:
+        """Config overrides and request defaults for timesfm-2.0 from the earlier product's names."""
+        overrides: dict[str, str] = {}
+        if self.timesfm20_default_checkpoint:
+            overrides["checkpoint"] = self.timesfm20_default_checkpoint
+        if self.timesfm20_default_backend:
+            overrides["device"] = {"gpu": "cuda", "mps": "mps"}.get(
+                self.timesfm20_default_backend, "cpu"
+            )
+        defaults = {
+            key: value
+            for key, value in (
+                ("context_len", self.timesfm20_default_context_len),
+                ("horizon_len", self.timesfm20_default_horizon_len),
+            )
+            if value is not None
+        }
+        return overrides, defaults
 
 
 @lru_cache(maxsize=1)

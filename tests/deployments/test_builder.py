@@ -86,3 +86,28 @@ def test_serve_config_overrides_reach_the_model_config() -> None:
     config = model_configs(args)["timesfm-2.5"]
     assert config.threads == 2 and config.checkpoint == "/weights"
     assert config.options["batch_size"] == 8 and config.adapter == "timesfm-2.5"
+
+
+def test_the_earlier_timesfm20_settings_still_apply(tmp_path: Path) -> None:
+    from deployments.builder import ingress_options
+    from sapheneia.settings import Settings
+
+    settings = Settings(
+        api_keys="k",
+        state_dir=tmp_path,
+        TIMESFM20_DEFAULT_CHECKPOINT="/weights/timesfm-2.0",
+        TIMESFM20_DEFAULT_BACKEND="gpu",
+        TIMESFM20_DEFAULT_CONTEXT_LEN=256,
+        TIMESFM20_DEFAULT_HORIZON_LEN=48,
+    )
+    models_dir = str(ROOT / "configs/models")
+    args = AppArgs.model_validate({"models_dir": models_dir, "models": [{"id": "timesfm-2.0"}]})
+    config = model_configs(args, settings)["timesfm-2.0"]
+    assert config.checkpoint == "/weights/timesfm-2.0" and config.device == "cuda"
+    options = ingress_options(settings, args.ingress)
+    assert options.request_defaults["timesfm-2.0"] == {"context_len": 256, "horizon_len": 48}
+    # serve_config.yaml wins over the environment.
+    args = AppArgs.model_validate(
+        {"models_dir": models_dir, "models": [{"id": "timesfm-2.0", "checkpoint": "/other"}]}
+    )
+    assert model_configs(args, settings)["timesfm-2.0"].checkpoint == "/other"
