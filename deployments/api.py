@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -67,7 +67,3 @@ def create_api(gateway: Ingress) -> FastAPI:
     app.include_router(v2_router())
     app.include_router(backtest_router())
     return app
-
-
-def gateway_of(request: Request) -> Any:
-    return request.app.state.gateway
