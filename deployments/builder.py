@@ -157,6 +157,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         max_request_bytes=settings.max_request_bytes,
         url_timeout_s=settings.url_timeout_s,
         allow_private_urls=settings.allow_private_urls,
+        allow_object_stores=settings.allow_object_stores,
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         rate_limit_per_minute=settings.rate_limit_per_minute,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,

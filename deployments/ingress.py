@@ -31,6 +31,7 @@ class IngressOptions(BaseModel):
     max_request_bytes: int = 20 * 1024 * 1024
     url_timeout_s: float = 10.0
     allow_private_urls: bool = False
+    allow_object_stores: bool = False
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = 600
     lifecycle_timeout_s: float = 120.0
@@ -60,6 +61,7 @@ class Ingress:
             max_bytes=options.max_request_bytes,
             timeout_s=options.url_timeout_s,
             allow_private_urls=options.allow_private_urls,
+            allow_object_stores=options.allow_object_stores,
         )
         self.board = get_board(run_id)
         self.started = time.time()

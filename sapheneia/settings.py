@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(default=None, validation_alias="SAPHENEIA_MODEL_DIR")
     state_dir: Path = Field(default=Path(".sapheneia"), validation_alias="SAPHENEIA_STATE_DIR")
     allow_private_urls: bool = Field(default=False, validation_alias="SAPHENEIA_ALLOW_PRIVATE_URLS")
+    # s3:// and gs:// read with the server's own cloud credentials: off unless the operator opts in.
+    allow_object_stores: bool = Field(
+        default=False, validation_alias="SAPHENEIA_ALLOW_OBJECT_STORES"
+    )
     max_request_bytes: int = Field(
         default=20 * 1024 * 1024, validation_alias="SAPHENEIA_MAX_REQUEST_BYTES"
     )

@@ -111,3 +111,19 @@ def test_the_earlier_timesfm20_settings_still_apply(tmp_path: Path) -> None:
         {"models_dir": models_dir, "models": [{"id": "timesfm-2.0", "checkpoint": "/other"}]}
     )
     assert model_configs(args, settings)["timesfm-2.0"].checkpoint == "/other"
+
+
+def test_data_source_switches_reach_the_ingress(tmp_path: Path) -> None:
+    from deployments.builder import IngressEntry, ingress_options
+    from sapheneia.settings import Settings
+
+    settings = Settings(
+        api_keys="k",
+        state_dir=tmp_path,
+        SAPHENEIA_ALLOW_OBJECT_STORES=True,
+        SAPHENEIA_ALLOW_PRIVATE_URLS=True,
+    )
+    options = ingress_options(settings, IngressEntry())
+    assert options.allow_object_stores and options.allow_private_urls
+    defaults = ingress_options(Settings(api_keys="k", state_dir=tmp_path), IngressEntry())
+    assert not defaults.allow_object_stores and not defaults.allow_private_urls
