@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
+from deployments.deps import read_body
 from deployments.errors import REQUEST_ID_HEADER, error_response, install_error_handlers
 from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
 from deployments.routes_v1 import v1_router
 from deployments.routes_v2 import v2_router
+from sapheneia.errors import PayloadTooLarge
 
 if TYPE_CHECKING:
     from deployments.ingress import Ingress
@@ -52,14 +54,19 @@ def create_api(gateway: Ingress) -> FastAPI:
             incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         )
         length = request.headers.get("content-length")
+        too_large = (
+            f"request body is over the {max_bytes // (1024 * 1024)} MiB limit; send less data "
+            "per request or point 'source' at a file in the data directory"
+        )
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            return error_response(
-                request,
-                413,
-                "payload_too_large",
-                f"request body is over the {max_bytes // (1024 * 1024)} MiB limit; send less data "
-                "per request or point 'source' at a file in the data directory",
-            )
+            return error_response(request, 413, "payload_too_large", too_large)
+        if length is None and request.method == "POST":
+            # A chunked body declares no size: read it here under the cap (Starlette replays it
+            # to the route), so that no route ever buffers more than the limit.
+            try:
+                await read_body(request, max_bytes)
+            except PayloadTooLarge:
+                return error_response(request, 413, "payload_too_large", too_large)
         return await call_next(request)
 
     app.include_router(discovery_router())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -256,3 +258,24 @@ def test_service_keeps_serving_after_bad_requests(client: httpx.Client) -> None:
     response = client.post(V1, json=SEED_REQUEST)
     assert response.status_code == 200
     assert client.get("/health").json()["models"]["auto-ets"]["status"] == "ready"
+
+
+def test_oversized_chunked_body_without_content_length(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(12):
+            yield b" " * (256 * 1024)
+
+    for path in (V1, V2):
+        response = client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+        assert "limit" in assert_error(response, 413, "payload_too_large")["message"]
+
+
+def test_chunked_body_under_the_cap_is_served(client: httpx.Client) -> None:
+    body = json.dumps(SEED_REQUEST).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 64):
+            yield body[start : start + 64]
+
+    response = client.post(V1, content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
