@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from sapheneia.config import ModelConfig
-from sapheneia.errors import ModelUnavailable
-from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
-from sapheneia.models.chronos_bolt import load_chronos_pipeline
+from sapheneia.models.base import Capabilities, NativeForecast
+from sapheneia.models.chronos_bolt import ChronosPipelineAdapter
 from sapheneia.tasks import ForecastTask
 
 CHRONOS_2_QUANTILES = (
@@ -55,7 +53,7 @@ def chronos_2_input(task: ForecastTask) -> dict[str, Any]:
     return item
 
 
-class Chronos2Adapter(ModelAdapter):
+class Chronos2Adapter(ChronosPipelineAdapter):
     """Chronos-2: 21 native quantiles, context up to 8192, up to 1024 steps in one pass.
 
     Options: ``max_horizon`` (default 1024), ``batch_size`` (default 256), ``cross_learning``
@@ -76,30 +74,11 @@ class Chronos2Adapter(ModelAdapter):
         )
         self.batch_size = int(config.options.get("batch_size", 256))
         self.cross_learning = bool(config.options.get("cross_learning", False))
-        self.pipeline: Any = None
-
-    def load(self) -> None:
-        if self.pipeline is None:
-            self.pipeline = load_chronos_pipeline(self.config, self.default_checkpoint)
-            self.capabilities = replace(
-                self.capabilities,
-                max_context=min(
-                    self.capabilities.max_context or self.pipeline.model_context_length,
-                    self.pipeline.model_context_length,
-                ),
-                native_quantiles=tuple(self.pipeline.quantiles),
-            )
-        super().load()
-
-    def unload(self) -> None:
-        self.pipeline = None
-        super().unload()
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
     ) -> list[NativeForecast]:
-        if self.pipeline is None:
-            raise ModelUnavailable(f"model '{self.name}' is not loaded; initialise it first")
+        pipeline = self.loaded_pipeline()
         # One pipeline call per covariate schema (the pipeline requires one schema per call) and,
         # with cross-learning, per caller.
         calls: dict[tuple[object, ...], list[int]] = defaultdict(list)
@@ -111,14 +90,14 @@ class Chronos2Adapter(ModelAdapter):
             calls[(task.group if self.cross_learning else "", schema)].append(index)
         results: dict[int, NativeForecast] = {}
         for indices in calls.values():
-            forecasts = self._predict_call([tasks[i] for i in indices])
+            forecasts = self._predict_call(pipeline, [tasks[i] for i in indices])
             results.update(zip(indices, forecasts, strict=True))
         return [results[i] for i in range(len(tasks))]
 
-    def _predict_call(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
-        native = list(self.pipeline.quantiles)
+    def _predict_call(self, pipeline: Any, tasks: list[ForecastTask]) -> list[NativeForecast]:
+        native = list(pipeline.quantiles)
         # quantiles: per task (1, horizon, n_levels); mean: per task (1, horizon)
-        quantiles, mean = self.pipeline.predict_quantiles(
+        quantiles, mean = pipeline.predict_quantiles(
             [chronos_2_input(task) for task in tasks],
             prediction_length=tasks[0].horizon,
             quantile_levels=native,

@@ -66,7 +66,37 @@ def load_chronos_pipeline(config: ModelConfig, default_checkpoint: str) -> BaseC
     return pipeline
 
 
-class ChronosBoltAdapter(ModelAdapter):
+class ChronosPipelineAdapter(ModelAdapter):
+    """Loading shared by the Chronos families: one pipeline per replica, whose own context length
+    and quantile levels refine the capabilities once it is loaded."""
+
+    default_checkpoint: str
+    pipeline: Any = None
+
+    def load(self) -> None:
+        if self.pipeline is None:
+            self.pipeline = load_chronos_pipeline(self.config, self.default_checkpoint)
+            self.capabilities = replace(
+                self.capabilities,
+                max_context=min(
+                    self.capabilities.max_context or self.pipeline.model_context_length,
+                    self.pipeline.model_context_length,
+                ),
+                native_quantiles=tuple(self.pipeline.quantiles),
+            )
+        super().load()
+
+    def unload(self) -> None:
+        self.pipeline = None
+        super().unload()
+
+    def loaded_pipeline(self) -> Any:
+        if self.pipeline is None:
+            raise ModelUnavailable(f"model '{self.name}' is not loaded; initialise it first")
+        return self.pipeline
+
+
+class ChronosBoltAdapter(ChronosPipelineAdapter):
     """Chronos-Bolt: univariate, quantiles 0.1-0.9, context up to 2048, 64 steps per pass.
 
     Options: ``max_horizon`` (default 512; beyond 64 steps the pipeline rolls its own quantiles
@@ -86,40 +116,21 @@ class ChronosBoltAdapter(ModelAdapter):
             needs_weights=True,
         )
         self.batch_size = int(config.options.get("batch_size", 256))
-        self.pipeline: Any = None
-
-    def load(self) -> None:
-        if self.pipeline is None:
-            self.pipeline = load_chronos_pipeline(self.config, self.default_checkpoint)
-            self.capabilities = replace(
-                self.capabilities,
-                max_context=min(
-                    self.capabilities.max_context or self.pipeline.model_context_length,
-                    self.pipeline.model_context_length,
-                ),
-                native_quantiles=tuple(self.pipeline.quantiles),
-            )
-        super().load()
-
-    def unload(self) -> None:
-        self.pipeline = None
-        super().unload()
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
     ) -> list[NativeForecast]:
         import torch
 
-        if self.pipeline is None:
-            raise ModelUnavailable(f"model '{self.name}' is not loaded; initialise it first")
-        native = list(self.pipeline.quantiles)
+        pipeline = self.loaded_pipeline()
+        native = list(pipeline.quantiles)
         horizon = tasks[0].horizon
         forecasts: list[NativeForecast] = []
         for start in range(0, len(tasks), self.batch_size):
             chunk = tasks[start : start + self.batch_size]
             contexts = [torch.as_tensor(task.context, dtype=torch.float32) for task in chunk]
             # quantiles: (n_series, horizon, n_levels); mean: (n_series, horizon)
-            quantiles, mean = self.pipeline.predict_quantiles(
+            quantiles, mean = pipeline.predict_quantiles(
                 contexts, prediction_length=horizon, quantile_levels=native
             )
             forecasts.extend(
