@@ -6,7 +6,7 @@ import hmac
 import time
 from collections import defaultdict, deque
 
-from sapheneia.errors import SapheneiaError, Unauthorized
+from sapheneia.errors import RateLimited, Unauthorized
 from sapheneia.keys import digest
 
 
@@ -45,8 +45,3 @@ class KeyChecker:
                 f"rate limit of {self.rate_limit} requests per minute reached; retry shortly"
             )
         calls.append(now)
-
-
-class RateLimited(SapheneiaError):
-    status = 429
-    code = "rate_limited"

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.auth import KeyChecker
 from deployments.lifecycle import get_board, summarize
+from sapheneia import __version__
 from sapheneia.config import ModelConfig
 from sapheneia.data import DataLimits
 from sapheneia.errors import Conflict, ModelNotFound, ModelUnavailable, SapheneiaError
 from sapheneia.tasks import ForecastResult, ForecastTask
 
-API_VERSION = "3.0.0"
+API_VERSION = __version__
 
 
 class IngressOptions(BaseModel):

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Request
 
 from deployments.deps import Caller, Gateway
 from deployments.schemas import InferenceRequest, InitializationRequest
-from deployments.seed_format import DECILES, seed_response
+from deployments.seed_format import seed_response
 from sapheneia.data import ColumnRoles, build_tasks, load_table
 from sapheneia.errors import InvalidInput, UnknownColumn
+from sapheneia.tasks import DECILES
 
 TIMESTAMP_CANDIDATES = ("date", "ds", "timestamp", "time", "datetime")
 

@@ -9,13 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sapheneia.data import ColumnRoles
 from sapheneia.errors import InvalidInput
-
-Role = Literal[
-    "target", "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
-]
-CovariateRole = Literal[
-    "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
-]
+from sapheneia.tasks import ColumnRole, CovariateRole
 
 SEED_EXAMPLE: dict[str, Any] = {
     "data_source_url_or_path": "sample_data.csv",
@@ -83,7 +77,9 @@ class InferenceRequest(BaseModel):
     data_source_url_or_path: str = Field(
         description="File name in the uploads folder, path inside the data directory, or HTTP(S) URL."
     )
-    data_definition: dict[str, Role] = Field(description="Column -> role; exactly one 'target'.")
+    data_definition: dict[str, ColumnRole] = Field(
+        description="Column -> role; exactly one 'target'."
+    )
     parameters: InferenceParameters = Field(default_factory=InferenceParameters)
 
 

@@ -7,10 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from sapheneia.tasks import ForecastResult, ForecastTask
-
-# quantile_indices: 0 is the mean, 1..9 are Q10..Q90.
-DECILES = tuple(round(i / 10, 1) for i in range(1, 10))
+# quantile_indices: 0 is the mean, 1..9 are Q10..Q90 (DECILES).
+from sapheneia.tasks import DECILES, ForecastResult, ForecastTask
 
 
 def quantile_rows(result: ForecastResult) -> np.ndarray:

@@ -10,12 +10,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-COVARIATE_ROLES = (
-    "dynamic_numerical",
-    "dynamic_categorical",
-    "static_numerical",
-    "static_categorical",
-)
+from sapheneia.tasks import COVARIATE_ROLES
+
 IGNORE = "ignore"
 
 TIMESTAMP_NAMES = ("ds", "date", "timestamp", "datetime", "time", "period", "month", "week", "day")

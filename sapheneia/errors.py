@@ -112,3 +112,17 @@ class Conflict(SapheneiaError):
 class Unauthorized(SapheneiaError):
     status = 401
     code = "unauthorized"
+
+
+class RateLimited(SapheneiaError):
+    """Too many requests for this key; the caller retries after a pause."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class FitTimeout(SapheneiaError):
+    """A model took longer than its configured time limit (Prophet's ``timeout_s``)."""
+
+    status = 504
+    code = "model_timeout"

@@ -1,11 +1,13 @@
 """The data contract: load a table from anywhere the server allows, check it, and turn it into
 one ``ForecastTask`` per series."""
 
-from sapheneia.data.builder import DECILES, build_tasks, checked_quantiles
+from sapheneia.data.builder import build_tasks, checked_quantiles
 from sapheneia.data.calendar import future_timestamps, infer_frequency, season_length
 from sapheneia.data.describe import describe_table
-from sapheneia.data.roles import ColumnRoles, DataLimits
+from sapheneia.data.limits import DataLimits
+from sapheneia.data.roles import ColumnRoles
 from sapheneia.data.sources import load_table
+from sapheneia.tasks import DECILES
 
 __all__ = [
     "DECILES",

@@ -27,9 +27,8 @@ from sapheneia.errors import (
     MissingTargetValues,
     SeriesTooShort,
 )
-from sapheneia.tasks import ForecastTask
+from sapheneia.tasks import DECILES, ForecastTask
 
-DECILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MIN_LENGTH = 3
 
 

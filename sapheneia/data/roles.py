@@ -1,15 +1,12 @@
-"""What the caller's columns mean, and the limits the server puts on where data may come from."""
+"""What the caller's columns mean: timestamp, series id, target and covariate roles."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sapheneia.errors import InvalidInput
 from sapheneia.tasks import COVARIATE_ROLES
-
-MAX_BYTES = 20 * 1024 * 1024
 
 
 def _check_covariate_roles(covariates: Mapping[str, str]) -> None:
@@ -66,23 +63,3 @@ class ColumnRoles:
     def role_of(self, role: str) -> list[str]:
         """Covariate columns with the given role, in the caller's order."""
         return [column for column, r in self.covariates.items() if r == role]
-
-
-@dataclass(frozen=True)
-class DataLimits:
-    """Where ``load_table`` may read from and how much.
-
-    ``data_dir`` confines local paths; ``max_bytes`` caps uploads, files and downloads; URLs to
-    private, loopback, link-local or reserved addresses are refused unless ``allow_private_urls``.
-    Object-store URLs (``s3://``, ``gs://``) read with the server's own cloud credentials, so they
-    are off unless ``allow_object_stores``.
-    """
-
-    data_dir: Path
-    max_bytes: int = MAX_BYTES
-    timeout_s: float = 10.0
-    allow_private_urls: bool = False
-    allow_object_stores: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir))

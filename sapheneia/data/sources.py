@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 
 from sapheneia.data.formats import read_bytes, records_to_frame
+from sapheneia.data.limits import DataLimits
 from sapheneia.data.paths import read_local
-from sapheneia.data.roles import DataLimits
 from sapheneia.data.urls import fetch_url
 from sapheneia.errors import (
     InvalidInput,

@@ -17,12 +17,12 @@ from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable
 from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
 from sapheneia.models.checkpoints import resolve_checkpoint
-from sapheneia.tasks import ForecastTask
+from sapheneia.tasks import DECILES, ForecastTask
 
 if TYPE_CHECKING:
     from chronos import BaseChronosPipeline
 
-BOLT_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+BOLT_QUANTILES = DECILES
 
 
 def torch_device(config: ModelConfig) -> str:

@@ -22,9 +22,9 @@ from sapheneia.config import ModelConfig
 from sapheneia.errors import InvalidInput, ModelUnavailable
 from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
 from sapheneia.models.checkpoints import resolve_checkpoint
-from sapheneia.tasks import ForecastTask
+from sapheneia.tasks import DECILES, ForecastTask
 
-FLOWSTATE_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+FLOWSTATE_QUANTILES = DECILES
 INSTALL = (
     "pip install --no-deps granite-tsfm==0.3.11 && pip install datasets deprecated "
     "(granite-tsfm pins an older torch than this server, so its dependencies are not resolved)"

@@ -28,16 +28,9 @@ import numpy as np
 import pandas as pd
 
 from sapheneia.config import ModelConfig
-from sapheneia.errors import MissingFutureCovariates, ModelUnavailable, SapheneiaError
+from sapheneia.errors import FitTimeout, MissingFutureCovariates, ModelUnavailable
 from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
 from sapheneia.tasks import ForecastTask
-
-
-class FitTimeout(SapheneiaError):
-    """Fitting took longer than the model's ``timeout_s``."""
-
-    status = 504
-    code = "model_timeout"
 
 
 @dataclass

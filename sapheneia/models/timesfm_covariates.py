@@ -25,10 +25,10 @@ from sapheneia.errors import (
     MissingFutureCovariates,
 )
 from sapheneia.models.base import NativeForecast
-from sapheneia.tasks import COVARIATE_ROLES, ForecastTask
+from sapheneia.tasks import COVARIATE_ROLES, DECILES, ForecastTask
 
 #: Quantile levels of every TimesFM output head; output index 0 is the mean, 1..9 these levels.
-TIMESFM_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+TIMESFM_LEVELS = DECILES
 
 DTYPES = ("float32", "bfloat16", "float16")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deployments.auth import KeyChecker, RateLimited
-from sapheneia.errors import Unauthorized
+from deployments.auth import KeyChecker
+from sapheneia.errors import RateLimited, Unauthorized
 from sapheneia.keys import digest, ensure_keys
 from sapheneia.settings import Settings
 
