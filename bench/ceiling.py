@@ -121,10 +121,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    from sapheneia.testing import write_tiny_timesfm_2p5
+    from sapheneia.testing import write_random_timesfm_2p5
 
     with tempfile.TemporaryDirectory() as directory:
-        checkpoint = write_tiny_timesfm_2p5(Path(directory) / "timesfm-2.5")
+        checkpoint = write_random_timesfm_2p5(Path(directory) / "timesfm-2.5")
         print(run(checkpoint, args.quick)[0])
 
 

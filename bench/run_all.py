@@ -29,9 +29,9 @@ def main() -> None:
     ceilings: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
-        from sapheneia.testing import write_tiny_timesfm_2p5
+        from sapheneia.testing import write_random_timesfm_2p5
 
-        checkpoint = write_tiny_timesfm_2p5(root / "timesfm-2.5")
+        checkpoint = write_random_timesfm_2p5(root / "timesfm-2.5")
         if "ceiling" in args.only:
             text, ceilings = ceiling.run(checkpoint, args.quick)
             sections.append(text)

@@ -33,7 +33,9 @@ MIN_LENGTH = 3
 
 
 @dataclass(frozen=True)
-class _Request:
+class TaskSpec:
+    """What ``build_tasks`` was asked for, checked once and shared by every series' task."""
+
     roles: ColumnRoles
     horizon: int
     quantiles: tuple[float, ...]
@@ -63,7 +65,7 @@ def build_tasks(
     then ``context_length`` (last N points) narrow the history. Future timestamps follow the
     series' calendar (inferred per series unless ``freq`` is given).
     """
-    request = _Request(
+    spec = TaskSpec(
         roles=roles,
         horizon=_checked_horizon(horizon),
         quantiles=checked_quantiles(quantiles),
@@ -73,14 +75,14 @@ def build_tasks(
         start=_bound(context_start, "context_start"),
         end=_bound(context_end, "context_end"),
     )
-    if request.start is not None and request.end is not None and request.start > request.end:
+    if spec.start is not None and spec.end is not None and spec.start > spec.end:
         raise InvalidInput("context_start is after context_end")
     table = prepare(frame, roles)
     ids = table[SERIES].to_numpy()
     starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
     # Rows are sorted by series: contiguous slices are much cheaper than a groupby's copies.
     return [
-        _task(str(ids[start]), table.iloc[start:stop], request)
+        _task(str(ids[start]), table.iloc[start:stop], spec)
         for start, stop in itertools.pairwise(starts)
     ]
 
@@ -140,11 +142,11 @@ def _aligned(bound: pd.Timestamp | None, like: pd.Timestamp) -> pd.Timestamp | N
     return bound.tz_localize(like.tzinfo) if bound.tzinfo is None else bound.tz_convert(None)
 
 
-def _task(series: str, rows: pd.DataFrame, request: _Request) -> ForecastTask:
+def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
     times = pd.DatetimeIndex(rows[TIME]).rename(None)
     target = rows[TARGET].to_numpy(dtype="float64")
     in_window = np.ones(len(rows), dtype=bool)
-    start, end = _aligned(request.start, times[0]), _aligned(request.end, times[0])
+    start, end = _aligned(spec.start, times[0]), _aligned(spec.end, times[0])
     if start is not None:
         in_window &= times >= start
     if end is not None:
@@ -155,8 +157,8 @@ def _task(series: str, rows: pd.DataFrame, request: _Request) -> ForecastTask:
         raise MissingTargetValues(f"series '{series}' has no target values{window}")
     last = int(observed[-1])
     history = np.arange(int(np.flatnonzero(in_window)[0]), last + 1)
-    if request.context_length is not None:
-        history = history[-request.context_length :]
+    if spec.context_length is not None:
+        history = history[-spec.context_length :]
     empty = history[np.isnan(target[history])]
     if empty.size:
         raise MissingTargetValues(
@@ -168,22 +170,22 @@ def _task(series: str, rows: pd.DataFrame, request: _Request) -> ForecastTask:
             f"series '{series}' has {history.size} observations; at least {MIN_LENGTH} are needed"
         )
     stamps = times[history]
-    freq = _frequency(stamps, series, request.freq)
-    future = future_timestamps(stamps[-1], freq, request.horizon)
+    freq = _frequency(stamps, series, spec.freq)
+    future = future_timestamps(stamps[-1], freq, spec.horizon)
     numeric_dyn: dict[str, np.ndarray] = {}
     categorical_dyn: dict[str, np.ndarray] = {}
     static_num: dict[str, float] = {}
     static_cat: dict[str, str] = {}
-    if request.roles.covariates:  # slicing frames per series is the slow part: skip when unused
+    if spec.roles.covariates:  # slicing frames per series is the slow part: skip when unused
         numeric_dyn, categorical_dyn = dynamic_values(
-            series, rows.iloc[history], rows.iloc[last + 1 :], future, request.roles
+            series, rows.iloc[history], rows.iloc[last + 1 :], future, spec.roles
         )
-        static_num, static_cat = static_values(series, rows, request.roles)
+        static_num, static_cat = static_values(series, rows, spec.roles)
     return ForecastTask(
         series_id=series,
         context=target[history].copy(),
-        horizon=request.horizon,
-        quantiles=request.quantiles,
+        horizon=spec.horizon,
+        quantiles=spec.quantiles,
         freq=freq,
         timestamps=stamps,
         future_timestamps=future,
@@ -191,7 +193,7 @@ def _task(series: str, rows: pd.DataFrame, request: _Request) -> ForecastTask:
         dynamic_categorical=categorical_dyn,
         static_numerical=static_num,
         static_categorical=static_cat,
-        group=request.group,
+        group=spec.group,
     )
 
 

@@ -67,8 +67,9 @@ def write_tiny_timesfm_2p0_original(directory: Path, seed: int = 0) -> Path:
     return directory
 
 
-def write_tiny_timesfm_2p5(directory: Path, seed: int = 0) -> Path:
-    """Write a random-weight TimesFM-2.5 through the package's own ``save_pretrained``."""
+def write_random_timesfm_2p5(directory: Path, seed: int = 0) -> Path:
+    """Write a full-size (200M) random-weight TimesFM-2.5 through the package's own
+    ``save_pretrained``: the package fixes the architecture, so it cannot be made small."""
     import torch
     from timesfm import TimesFM_2p5_200M_torch
 

@@ -25,13 +25,13 @@ BATCHING = {"max_batch_size": 32, "batch_wait_timeout_s": 0.2}
 
 def write_checkpoints(directory: Path) -> dict[str, Path]:
     """Model id -> checkpoint directory."""
-    from sapheneia.testing import write_tiny_timesfm_2p0, write_tiny_timesfm_2p5
+    from sapheneia.testing import write_random_timesfm_2p5, write_tiny_timesfm_2p0
     from sapheneia.testing.chronos import write_tiny_chronos_2, write_tiny_chronos_bolt
     from sapheneia.testing.flowstate import write_tiny_flowstate
 
     return {
         "timesfm-2.0": write_tiny_timesfm_2p0(directory / "timesfm-2.0"),
-        TIMESFM_2P5: write_tiny_timesfm_2p5(directory / "timesfm-2.5"),
+        TIMESFM_2P5: write_random_timesfm_2p5(directory / "timesfm-2.5"),
         "chronos-bolt": write_tiny_chronos_bolt(directory / "chronos-bolt"),
         "chronos-2": write_tiny_chronos_2(directory / "chronos-2"),
         "flowstate": write_tiny_flowstate(directory / "flowstate"),

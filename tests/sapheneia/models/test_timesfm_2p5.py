@@ -21,7 +21,7 @@ from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable
 from sapheneia.models.timesfm_2p5 import TimesFM25Adapter
 from sapheneia.tasks import ForecastResult, ForecastTask
-from sapheneia.testing import make_task, write_tiny_timesfm_2p5
+from sapheneia.testing import make_task, write_random_timesfm_2p5
 
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MAX_CONTEXT = 64
@@ -43,7 +43,7 @@ def offline() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_timesfm_2p5(tmp_path_factory.mktemp("timesfm-2.5"))
+    return write_random_timesfm_2p5(tmp_path_factory.mktemp("timesfm-2.5"))
 
 
 @pytest.fixture(scope="module")
