@@ -50,7 +50,7 @@ def adapter_2p0(model: Any) -> ModelAdapter:
     """The TimesFM-2.0 adapter around an in-memory full-size model (its loader needs files)."""
     config = ModelConfig(id="timesfm-2.0", adapter="timesfm-2.0", device="cpu", options=OPTIONS)
     adapter: Any = create_adapter(config)
-    adapter._model, adapter._device, adapter._dtype = model, torch.device("cpu"), torch.float32
+    adapter.model, adapter.device, adapter.dtype = model, torch.device("cpu"), torch.float32
     adapter.capabilities = replace(adapter.capabilities, max_context=CONTEXT)
     adapter.loaded = True
     return adapter  # type: ignore[no-any-return]

@@ -18,6 +18,7 @@ from deployments.ingress import Ingress, IngressOptions
 from deployments.model_server import BatchSettings, ModelServer
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.keys import digest, ensure_keys
+from sapheneia.models.registry import validate_config
 from sapheneia.settings import Settings
 
 logger = logging.getLogger("ray.serve")
@@ -139,6 +140,7 @@ def model_configs(args: AppArgs, settings: Settings | None = None) -> dict[str, 
         fields.update(overrides)
         fields["options"] = {**fields.get("options", {}), **entry.options}
         config = ModelConfig.model_validate(fields)
+        validate_config(config)
         for name in [config.id, *config.aliases]:
             if name in names:
                 raise ValueError(f"name '{name}' is used by both '{names[name]}' and '{config.id}'")

@@ -17,25 +17,29 @@ from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from sapheneia.config import ModelConfig
 from sapheneia.models import Capabilities, ModelAdapter, NativeForecast
 from sapheneia.tasks import ForecastTask
 
 
-class DriftAdapter(ModelAdapter):
-    """Random walk with drift. Option ``max_context``: read at most this many recent points."""
+class DriftOptions(BaseModel):
+    """``options:`` of the example; a misspelt one fails when the config is loaded."""
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        # Any quantile level is native: each comes straight from the normal distribution.
-        self.capabilities = Capabilities(
-            max_context=config.options.get("max_context"),
-            min_context=2,
-            covariates=False,
-            native_quantiles=None,
-            licence="Apache-2.0",
-        )
+    model_config = ConfigDict(extra="forbid")
+
+    max_context: int | None = Field(
+        default=None, ge=2, description="Read at most this many recent points."
+    )
+
+
+class DriftAdapter(ModelAdapter):
+    """Random walk with drift: no weights to load, so ``_predict`` is all there is."""
+
+    Options = DriftOptions
+    # Any quantile level is native: each comes straight from the normal distribution. The option
+    # max_context sets capabilities.max_context.
+    capabilities = Capabilities(min_context=2, covariates=False, native_quantiles=None)
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]

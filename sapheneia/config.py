@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapheneia.errors import InvalidInput
+
+#: Weights dtypes a torch model may run in.
+Dtype = Literal["float32", "bfloat16", "float16"]
 
 
 class ModelConfig(BaseModel):
@@ -28,8 +31,9 @@ class ModelConfig(BaseModel):
         default_factory=list, description="Other ids that reach this model (e.g. 'timesfm20')."
     )
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
-    dtype: str = Field(
-        default="float32", description="Weights dtype: float32, bfloat16 or float16."
+    dtype: Dtype = Field(
+        default="float32",
+        description="Weights dtype: float32, bfloat16 or float16 (some models keep float32 on CPU).",
     )
     threads: int | None = Field(
         default=None,
@@ -42,14 +46,23 @@ class ModelConfig(BaseModel):
         description="Required for models whose weights are not licensed commercially.",
     )
     description: str = Field(default="", description="One line shown in /models and the UI.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Adapter-specific settings.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The adapter's own settings, checked against its options model (see "
+        "sapheneia.models.registry.validate_config).",
+    )
 
 
 def load_model_configs(directory: Path) -> dict[str, ModelConfig]:
-    """Read every ``*.yaml`` in ``directory`` as one ``ModelConfig``, keyed by id."""
+    """Read every ``*.yaml`` in ``directory`` as one ``ModelConfig``, keyed by id; each one's
+    adapter and options are checked (``validate_config``), so a misspelt option fails here."""
+    # Imported here: the adapters' module imports this one for ModelConfig.
+    from sapheneia.models.registry import validate_config
+
     configs: dict[str, ModelConfig] = {}
     for path in sorted(directory.glob("*.yaml")):
         config = ModelConfig.model_validate(yaml.safe_load(path.read_text()))
+        validate_config(config)
         if config.id in configs:
             raise InvalidInput(
                 f"model id '{config.id}' is defined twice (second time in {path.name})"

@@ -31,7 +31,9 @@ class ForecastTask:
     """One series and what to forecast for it.
 
     ``context`` has shape ``(n_history,)``. Dynamic covariates have shape ``(n_history + horizon,)``:
-    the history part aligned with ``context``, then the known future values.
+    the history part aligned with ``context``, then the known future values; or ``(n_history,)``
+    when the caller sent no future values for that column (a past-only covariate, listed by
+    ``past_only_covariates``; models without ``Capabilities.past_covariates`` refuse it).
     ``group`` identifies the caller's request: models that fit anything across series (covariate
     regressions, cross-learning) fit only within one group, never across callers.
     """
@@ -57,6 +59,13 @@ class ForecastTask:
             or self.static_numerical
             or self.static_categorical
         )
+
+    @property
+    def past_only_covariates(self) -> list[str]:
+        """Dynamic covariates that stop with the history (no future values)."""
+        history = len(self.context)
+        dynamic = {**self.dynamic_numerical, **self.dynamic_categorical}
+        return [name for name, values in dynamic.items() if len(values) == history]
 
     def settings_key(self) -> tuple[object, ...]:
         """Tasks with equal keys can share one model call (same horizon, levels and frequency)."""

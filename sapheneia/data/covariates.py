@@ -1,4 +1,5 @@
-"""Covariate values for one series: dynamic ones over history + horizon, static ones once."""
+"""Covariate values for one series: dynamic ones over history + horizon (or over the history alone
+when the caller sent no future values at all), static ones once."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ def dynamic_values(
     future: pd.DatetimeIndex,
     roles: ColumnRoles,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(numerical, categorical)``, each ``{column: array of shape (len(history) + horizon,)}``.
+    """``(numerical, categorical)``, each ``{column: array}``.
 
-    Future values come from the rows after the history whose timestamps are the future ones.
+    An array has shape ``(len(history) + horizon,)`` when the rows after the history carry the
+    column's values at every future timestamp, and ``(len(history),)`` when they carry none (a
+    past-only covariate: only models that read those accept it). Some but not all is refused.
     """
     numerical: dict[str, np.ndarray] = {}
     categorical: dict[str, np.ndarray] = {}
@@ -37,16 +40,24 @@ def dynamic_values(
             ahead = ahead.reindex(future)
             lacking = future[ahead.isna().to_numpy()]
             if len(lacking):
-                raise MissingFutureCovariates(
-                    f"series '{series}' needs values of covariate '{column}' for all {len(future)} "
-                    f"future timestamps; {len(lacking)} are missing (first: {show(lacking)}). Add rows "
-                    "after the history with an empty target and the covariate values"
-                )
+                raise missing_future_covariates(series, column, future, lacking)
             values = pd.concat([past.reset_index(drop=True), ahead.reset_index(drop=True)])
             out[column] = (
                 values.to_numpy(dtype="float64") if role == "dynamic_numerical" else _text(values)
             )
     return numerical, categorical
+
+
+def missing_future_covariates(
+    series: str, column: str, future: pd.DatetimeIndex, lacking: pd.DatetimeIndex
+) -> MissingFutureCovariates:
+    """The error for a covariate without values at the ``lacking`` ones of the ``future`` timestamps
+    (the data builder's for a partial future, a model's for a past-only covariate it cannot use)."""
+    return MissingFutureCovariates(
+        f"series '{series}' needs values of covariate '{column}' for all {len(future)} "
+        f"future timestamps; {len(lacking)} are missing (first: {show(lacking)}). Add rows "
+        "after the history with an empty target and the covariate values"
+    )
 
 
 def static_values(

@@ -1,7 +1,7 @@
 """Model adapters: one file per model family, all implementing ``ModelAdapter``."""
 
 from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
-from sapheneia.models.registry import ADAPTERS, adapter_class, create_adapter
+from sapheneia.models.registry import ADAPTERS, adapter_class, create_adapter, validate_config
 
 __all__ = [
     "ADAPTERS",
@@ -10,4 +10,5 @@ __all__ = [
     "NativeForecast",
     "adapter_class",
     "create_adapter",
+    "validate_config",
 ]

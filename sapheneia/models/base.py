@@ -1,22 +1,36 @@
 """The one small base class every model adapter implements.
 
-An adapter implements ``_predict`` for a group of tasks that share horizon, levels and frequency, and
-returns its native output. Everything shared (validation against capabilities, context truncation,
-grouping, quantile selection and interpolation, isolating one bad task) lives here, once.
+An adapter family declares what it needs (``Options``, ``requires``/``extra``,
+``default_checkpoint``, ``capabilities``) and implements two things: ``_load_weights`` and
+``_predict``. Everything else lives here, once: option checking, the optional-library check,
+checkpoint resolution, the loaded state, refusing to forecast before ``load``, validation against
+capabilities, context truncation, grouping, quantile selection and interpolation, and isolating one
+bad task.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sapheneia.config import ModelConfig
-from sapheneia.errors import CovariatesNotSupported, InvalidInput, SapheneiaError, SeriesTooShort
+from sapheneia.data.covariates import missing_future_covariates
+from sapheneia.errors import (
+    CovariatesNotSupported,
+    InvalidInput,
+    ModelUnavailable,
+    SapheneiaError,
+    SeriesTooShort,
+)
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 logger = logging.getLogger(__name__)
@@ -36,9 +50,10 @@ class Capabilities:
     max_horizon: int | None = None
     min_context: int = 3
     covariates: bool = False
+    #: Dynamic covariates without future values (history only) are used rather than refused.
+    past_covariates: bool = False
     native_quantiles: tuple[float, ...] | None = None
     licence: str = "Apache-2.0"
-    needs_weights: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -46,6 +61,7 @@ class Capabilities:
             "max_horizon": self.max_horizon,
             "min_context": self.min_context,
             "covariates": self.covariates,
+            "past_covariates": self.past_covariates,
             "native_quantiles": list(self.native_quantiles) if self.native_quantiles else "any",
             "licence": self.licence,
         }
@@ -61,26 +77,107 @@ class NativeForecast:
     covariates_used: bool = False
 
 
-class ModelAdapter(ABC):
-    """Base of all adapters. Subclasses set ``capabilities`` and implement ``_predict``."""
+class NoOptions(BaseModel):
+    """The options of an adapter that takes none: any option is a mistake."""
 
+    model_config = ConfigDict(extra="forbid")
+
+
+#: Options that, when an adapter's options model has them, set the capability of the same name.
+LIMIT_OPTIONS = ("max_context", "max_horizon")
+
+
+class ModelAdapter(ABC):
+    """Base of all adapters.
+
+    A subclass sets the class attributes below and implements ``_predict`` (and ``_load_weights``
+    when it has anything to load). ``options`` is the config's ``options`` parsed by ``Options``;
+    ``model`` is what ``_load_weights`` returned, kept until ``unload``.
+    """
+
+    #: The family's limits; options ``max_context``/``max_horizon`` override them per config.
     capabilities: Capabilities = Capabilities()
+    #: pydantic model of ``config.options`` (``extra="forbid"``, so a misspelt option fails).
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    #: Modules that must be importable for ``load`` to work, and the pip extra that installs them.
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+    #: The install command when it is not ``pip install 'sapheneia[<extra>]'``.
+    install: ClassVar[str | None] = None
+    #: Hub id of the weights when the config names none; ``None`` for models without weights.
+    default_checkpoint: ClassVar[str | None] = None
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
+        self.options: Any = self.parse_options(config)
+        fields = type(self.options).model_fields
+        limits = {name: getattr(self.options, name) for name in LIMIT_OPTIONS if name in fields}
+        self.capabilities = replace(type(self).capabilities, **limits)
+        self.model: Any = None
         self.loaded = False
 
     @property
     def name(self) -> str:
         return self.config.id
 
+    @classmethod
+    def parse_options(cls, config: ModelConfig) -> BaseModel:
+        """``config.options`` as ``Options``; raises ``InvalidInput`` naming the bad option and the
+        valid ones."""
+        try:
+            return cls.Options.model_validate(config.options)
+        except ValidationError as error:
+            raise InvalidInput(options_message(config.id, cls.Options, error)) from error
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
     def load(self) -> None:
-        """Load weights. Raise ``ModelUnavailable`` with the fix when they cannot be found."""
+        """Load the weights (once). Raises ``ModelUnavailable`` with the fix when the library or
+        the weights are missing."""
+        if self.loaded:
+            return
+        self.check_requirements()
+        self.model = self._load_weights(self.checkpoint_path())
         self.loaded = True
 
     def unload(self) -> None:
-        """Free weights; ``load`` brings them back."""
+        """Free the weights; ``load`` brings them back."""
+        self._unload_weights()
+        self.model = None
         self.loaded = False
+
+    def check_requirements(self) -> None:
+        """Raise ``ModelUnavailable`` with the install command when a required module is missing."""
+        missing = [module for module in self.requires if not _importable(module)]
+        if not missing:
+            return
+        needs = f"the {self.extra} extra" if self.extra else f"the package {', '.join(missing)}"
+        fix = self.install or (
+            f"pip install 'sapheneia[{self.extra}]'"
+            if self.extra
+            else f"pip install {' '.join(missing)}"
+        )
+        raise ModelUnavailable(f"model '{self.name}' needs {needs}: {fix}")
+
+    def checkpoint_path(self) -> Path | None:
+        """The local directory of the weights (``config.checkpoint`` or ``default_checkpoint``),
+        or ``None`` for a model without weights."""
+        checkpoint = self.config.checkpoint or self.default_checkpoint
+        if checkpoint is None:
+            return None
+        from sapheneia.models.checkpoints import resolve_checkpoint
+        from sapheneia.settings import get_settings
+
+        return resolve_checkpoint(self.name, checkpoint, get_settings().model_dir)
+
+    def _load_weights(self, checkpoint: Path | None) -> Any:
+        """Load what ``_predict`` needs from ``checkpoint`` (``None`` without weights) and return it
+        (kept as ``self.model``). Raise ``ModelUnavailable`` when it is not a usable checkpoint."""
+        return None
+
+    def _unload_weights(self) -> None:
+        """Release what dropping ``self.model`` does not (processes, files); nothing by default."""
+        return None
 
     @abstractmethod
     def _predict(
@@ -92,8 +189,13 @@ class ModelAdapter(ABC):
         levels may ignore them and return its own.
         """
 
+    # -- forecasting -----------------------------------------------------------------------------
+
     def forecast(self, tasks: Sequence[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
         """Forecast every task; a task that fails gets its error in its own slot, not the batch's."""
+        if not self.loaded:
+            error = ModelUnavailable(f"model '{self.name}' is not loaded; initialise it first")
+            return [error for _ in tasks]
         results: list[ForecastResult | SapheneiaError | None] = [None] * len(tasks)
         groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
         prepared: dict[int, ForecastTask] = {}
@@ -117,6 +219,11 @@ class ModelAdapter(ABC):
             raise CovariatesNotSupported(
                 f"model '{self.name}' does not use covariates; send the request without covariate "
                 "columns or pick a model that supports them (see GET /api/v2/models)"
+            )
+        if task.past_only_covariates and not caps.past_covariates:
+            name = task.past_only_covariates[0]
+            raise missing_future_covariates(
+                task.series_id, name, task.future_timestamps, task.future_timestamps
             )
         if caps.max_horizon is not None and task.horizon > caps.max_horizon:
             raise InvalidInput(
@@ -173,6 +280,28 @@ class ModelAdapter(ABC):
             interpolated=tuple(interpolated),
             covariates_used=native.covariates_used,
         )
+
+
+def options_message(model_id: str, options: type[BaseModel], error: ValidationError) -> str:
+    """One line naming each bad option of ``model_id`` and every valid one."""
+    problems = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            problems.append(f"unknown option '{name}'")
+        elif name:
+            problems.append(f"option '{name}': {problem['msg']}")
+        else:
+            problems.append(str(problem["msg"]).removeprefix("Value error, "))
+    valid = ", ".join(sorted(options.model_fields)) or "none"
+    return f"model '{model_id}': {'; '.join(problems)}. Valid options: {valid}"
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or blocked in sys.modules
+        return False
 
 
 def select_level(

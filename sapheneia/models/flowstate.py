@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from sapheneia.config import ModelConfig
 from sapheneia.errors import InvalidInput, ModelUnavailable
-from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
-from sapheneia.models.checkpoints import resolve_checkpoint
+from sapheneia.models.base import Capabilities, NativeForecast
+from sapheneia.models.torch_runtime import TorchAdapter, chunks
 from sapheneia.tasks import DECILES, ForecastTask
 
 FLOWSTATE_QUANTILES = DECILES
@@ -65,77 +66,64 @@ def flowstate_freq(freq: str) -> str:
     )
 
 
-class FlowStateAdapter(ModelAdapter):
-    """FlowState forecaster.
+class FlowStateOptions(BaseModel):
+    """``options:`` of a FlowState model config."""
 
-    Options: ``scale_factor`` (fixed, overrides the frequency's), ``domain`` (passed to
-    ``get_fixed_factor``: "Transport", "Healthcare" or "Sales" give daily data a weekly cycle),
-    ``max_horizon`` (default 1024), ``batch_size`` (default 256).
-    """
+    model_config = ConfigDict(extra="forbid")
 
+    scale_factor: float | None = Field(
+        default=None, gt=0, description="Fixed scale factor; overrides the one of the frequency."
+    )
+    domain: str | None = Field(
+        default=None,
+        description="Passed to get_fixed_factor: 'Transport', 'Healthcare' or 'Sales' give daily "
+        "data a weekly cycle.",
+    )
+    max_horizon: int = Field(default=1024, ge=1, description="Longest horizon served.")
+    batch_size: int = Field(default=256, ge=1, description="Series per forward pass.")
+
+
+class FlowStateAdapter(TorchAdapter):
+    """FlowState forecaster; ``self.model`` is granite-tsfm's ``FlowStateForPrediction``."""
+
+    Options = FlowStateOptions
+    options: FlowStateOptions
+    requires = ("tsfm_public",)
+    extra = "flowstate"
+    install = INSTALL
     default_checkpoint = "ibm-granite/granite-timeseries-flowstate-r1"
+    # Its S5 layers discretise in complex64, which half precision cannot feed.
+    float32 = "always"
+    capabilities = Capabilities(
+        # The model itself reads at most context_length / scale_factor steps, capped at 16k.
+        max_context=16 * 1024,
+        covariates=False,
+        native_quantiles=FLOWSTATE_QUANTILES,
+    )
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        self.capabilities = Capabilities(
-            # The model itself reads at most context_length / scale_factor steps, capped at 16k.
-            max_context=16 * 1024,
-            max_horizon=int(config.options.get("max_horizon", 1024)),
-            covariates=False,
-            native_quantiles=FLOWSTATE_QUANTILES,
-            licence="Apache-2.0",
-            needs_weights=True,
-        )
-        self.batch_size = int(config.options.get("batch_size", 256))
-        self.model: Any = None
-        self.device = "cpu"
+    def _load_weights(self, checkpoint: Path | None) -> Any:
+        from tsfm_public.models.flowstate import FlowStateForPrediction
 
-    def load(self) -> None:
-        if self.model is None:
-            self.model = self._load_model()
-        super().load()
-
-    def _load_model(self) -> Any:
         try:
-            import torch
-            from tsfm_public.models.flowstate import FlowStateForPrediction
-        except ImportError as error:
-            raise ModelUnavailable(
-                f"model '{self.name}' needs granite-tsfm (the flowstate extra): {INSTALL}"
-            ) from error
-        from sapheneia.models.chronos_bolt import torch_device
-        from sapheneia.settings import get_settings
-
-        checkpoint = self.config.checkpoint or self.default_checkpoint
-        directory = resolve_checkpoint(self.name, checkpoint, get_settings().model_dir)
-        self.device = torch_device(self.config)
-        try:
-            model = FlowStateForPrediction.from_pretrained(directory)
+            model = FlowStateForPrediction.from_pretrained(checkpoint)
         except (OSError, ValueError) as error:
             raise ModelUnavailable(
                 f"weights for '{self.name}' are not a loadable FlowState checkpoint "
                 f"({type(error).__name__}); point `checkpoint:` at a complete copy of "
                 f"{self.default_checkpoint}"
             ) from error
-        return model.to(device=self.device, dtype=torch.float32).eval()
-
-    def unload(self) -> None:
-        self.model = None
-        super().unload()
+        return model.to(device=self.device, dtype=self.dtype).eval()
 
     def scale_factor(self, freq: str) -> float:
-        fixed = self.config.options.get("scale_factor")
-        if fixed is not None:
-            return float(fixed)
+        if self.options.scale_factor is not None:
+            return self.options.scale_factor
         from tsfm_public.models.flowstate.utils.utils import get_fixed_factor
 
-        return float(get_fixed_factor(flowstate_freq(freq), self.config.options.get("domain")))
+        return float(get_fixed_factor(flowstate_freq(freq), self.options.domain))
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
     ) -> list[NativeForecast]:
-        if self.model is None:
-            raise ModelUnavailable(f"model '{self.name}' is not loaded; initialise it first")
         scale = self.scale_factor(tasks[0].freq)
         # One forward pass per context length: FlowState reads padding as missing values, which
         # would change a series' forecast depending on who else is in the batch.
@@ -144,8 +132,7 @@ class FlowStateAdapter(ModelAdapter):
             by_length[len(task.context)].append(index)
         results: dict[int, NativeForecast] = {}
         for indices in by_length.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
+            for chunk in chunks(indices, self.options.batch_size):
                 forecasts = self._forward([tasks[i] for i in chunk], scale)
                 results.update(zip(chunk, forecasts, strict=True))
         return [results[i] for i in range(len(tasks))]
@@ -155,7 +142,7 @@ class FlowStateAdapter(ModelAdapter):
 
         # past_values: (batch, n_history, 1)
         past = torch.as_tensor(np.stack([task.context for task in tasks]), dtype=torch.float32)
-        with torch.no_grad():
+        with self.inference():
             output = self.model(
                 past_values=past.unsqueeze(-1).to(self.device),
                 scale_factor=scale,

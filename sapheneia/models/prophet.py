@@ -14,7 +14,6 @@ Quantiles: any level, as empirical quantiles of Prophet's posterior predictive s
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import multiprocessing
@@ -22,13 +21,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from sapheneia.config import ModelConfig
-from sapheneia.errors import FitTimeout, MissingFutureCovariates, ModelUnavailable
+from sapheneia.errors import FitTimeout, MissingFutureCovariates
 from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
 from sapheneia.tasks import ForecastTask
 
@@ -117,59 +117,57 @@ def warm_up() -> None:
     import prophet  # noqa: F401
 
 
-class ProphetAdapter(ModelAdapter):
-    """Prophet adapter.
+class ProphetOptions(BaseModel):
+    """``options:`` of a Prophet model config."""
 
-    Options: ``seed`` (default 0), ``timeout_s`` (per series, default 60), ``workers`` (processes,
-    default 1), ``uncertainty_samples`` (default 1000), ``prophet`` (keyword arguments for
-    ``Prophet(...)``, e.g. ``seasonality_mode: multiplicative``).
-    """
+    model_config = ConfigDict(extra="forbid")
 
-    capabilities = Capabilities(
-        covariates=True, native_quantiles=None, licence="MIT", needs_weights=False
+    seed: int = Field(default=0, description="numpy seed of the uncertainty draws.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Fit time limit per series.")
+    workers: int = Field(default=1, ge=1, description="Fitting processes.")
+    uncertainty_samples: int = Field(default=1000, ge=1, description="Posterior draws.")
+    prophet: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments for Prophet(...), e.g. seasonality_mode: multiplicative.",
     )
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        options = config.options
-        self.seed = int(options.get("seed", 0))
-        self.timeout_s = float(options.get("timeout_s", 60.0))
-        self.workers = int(options.get("workers", 1))
-        self.uncertainty_samples = int(options.get("uncertainty_samples", 1000))
-        self.prophet_kwargs: dict[str, Any] = dict(options.get("prophet", {}))
-        self.pool: Pool | None = None
 
-    def load(self) -> None:
-        if importlib.util.find_spec("prophet") is None:
-            raise ModelUnavailable(
-                f"model '{self.name}' needs the prophet extra: pip install 'sapheneia[prophet]'"
-            )
+class ProphetAdapter(ModelAdapter):
+    """Prophet adapter; the fitting processes live from ``load`` to ``unload``."""
+
+    Options = ProphetOptions
+    options: ProphetOptions
+    requires = ("prophet",)
+    extra = "prophet"
+    capabilities = Capabilities(covariates=True, native_quantiles=None, licence="MIT")
+    pool: Pool | None = None
+
+    def _load_weights(self, checkpoint: Path | None) -> None:
         self._pool().apply_async(warm_up)
-        super().load()
 
-    def unload(self) -> None:
+    def _unload_weights(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool = None
-        super().unload()
 
     def _pool(self) -> Pool:
         if self.pool is None:
             # spawn, not fork: the serving process has threads, and a forked copy of their locks
             # can deadlock the child.
-            self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+            self.pool = multiprocessing.get_context("spawn").Pool(self.options.workers)
         return self.pool
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
     ) -> list[NativeForecast]:
+        options = self.options
         jobs = [
-            prophet_job(task, levels, self.seed, self.uncertainty_samples, self.prophet_kwargs)
+            prophet_job(task, levels, options.seed, options.uncertainty_samples, options.prophet)
             for task in tasks
         ]
         pool = self._pool()
         pending = [pool.apply_async(fit_and_forecast, (job,)) for job in jobs]
-        budget_s = self.timeout_s * math.ceil(len(jobs) / self.workers)
+        budget_s = options.timeout_s * math.ceil(len(jobs) / options.workers)
         deadline = time.monotonic() + budget_s
         outputs = []
         try:
@@ -181,7 +179,7 @@ class ProphetAdapter(ModelAdapter):
             self.pool = None
             raise FitTimeout(
                 f"Prophet did not finish fitting {len(jobs)} series within {budget_s:g} s "
-                f"({self.timeout_s:g} s per series); send a shorter history or fewer series, or "
+                f"({options.timeout_s:g} s per series); send a shorter history or fewer series, or "
                 f"raise `options.timeout_s` of '{self.name}'"
             ) from None
         return [

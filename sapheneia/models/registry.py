@@ -1,5 +1,5 @@
-"""Config name -> adapter class. Adapters are imported lazily so a server that serves only statistical
-models never imports torch."""
+"""Config name -> adapter class. Adapters are imported lazily, and no adapter module imports torch at
+module level, so a server that serves only statistical models never imports torch."""
 
 from __future__ import annotations
 
@@ -43,3 +43,9 @@ def adapter_class(name: str) -> type[ModelAdapter]:
 def create_adapter(config: ModelConfig) -> ModelAdapter:
     """Instantiate (not load) the adapter a model config names."""
     return adapter_class(config.adapter)(config)
+
+
+def validate_config(config: ModelConfig) -> None:
+    """Check that the config's adapter exists and its ``options`` are the adapter's; raises
+    ``InvalidInput`` naming the model, the bad option and the valid ones. Cheap: nothing loads."""
+    adapter_class(config.adapter).parse_options(config)

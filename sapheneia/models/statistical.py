@@ -6,10 +6,13 @@ Each series is fitted on its own through the model classes' ``forecast`` (the sa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from sapheneia.config import ModelConfig
 from sapheneia.data import season_length
@@ -18,7 +21,15 @@ from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
 from sapheneia.tasks import ForecastTask
 
 LICENCE = "Apache-2.0 (statsforecast)"
-METHODS = ("seasonal-naive", "auto-ets", "auto-arima", "auto-theta")
+Method = Literal["seasonal-naive", "auto-ets", "auto-arima", "auto-theta"]
+METHODS: tuple[Method, ...] = get_args(Method)
+#: The statsforecast class of each method.
+MODEL_CLASSES = {
+    "seasonal-naive": "SeasonalNaive",
+    "auto-ets": "AutoETS",
+    "auto-arima": "AutoARIMA",
+    "auto-theta": "AutoTheta",
+}
 # Shortest series each model fits (measured on statsforecast 2.1.1 with no season: AutoETS and
 # AutoTheta raise "tiny datasets" below 7 and 4 points).
 MIN_CONTEXT = {"seasonal-naive": 2, "auto-ets": 7, "auto-arima": 3, "auto-theta": 4}
@@ -38,7 +49,17 @@ ARIMA_BOUNDS: dict[str, Any] = {
 # The fit time grows with length; older history adds little to a seasonal ARIMA, so auto-arima
 # reads the last 520 points (ten years of weeks) unless ``options.max_context`` says otherwise.
 ARIMA_MAX_CONTEXT = 520
-ADAPTER_OPTIONS = ("method", "max_context")
+
+
+def method_of(model_id: str, options: StatisticalOptions) -> Method:
+    """``options.method``, or the config id when it names a method."""
+    if options.method is not None:
+        return options.method
+    if model_id in METHODS:
+        return cast(Method, model_id)
+    raise InvalidInput(
+        f"model '{model_id}': set options.method to one of {', '.join(METHODS)} (the id names none)"
+    )
 
 
 def interval_levels(quantiles: Sequence[float]) -> list[int | float]:
@@ -53,37 +74,71 @@ def edge_key(quantile: float) -> str:
     return f"{'lo' if quantile < 0.5 else 'hi'}-{text}"
 
 
+class StatisticalOptions(BaseModel):
+    """``options:`` of a statistical model config: the adapter's own, then any keyword argument of
+    the method's statsforecast class (``model: AAN`` for AutoETS, ``max_p: 5`` for AutoARIMA, ...),
+    checked against that class's signature by ``StatisticalAdapter.parse_options``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: Method | None = Field(default=None, description="The model; default: the config id.")
+    max_context: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most recent observations read; default 520 for auto-arima, else all.",
+    )
+
+
 class StatisticalAdapter(ModelAdapter):
     """``options.method`` picks the model (default: the config id)."""
 
+    Options = StatisticalOptions
+    options: StatisticalOptions
+    requires = ("statsforecast",)
+    install = "pip install statsforecast==2.1.1"
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        self.method = str(config.options.get("method", config.id))
-        if self.method not in METHODS:
-            raise InvalidInput(f"unknown statistical method '{self.method}'; use one of {METHODS}")
+        self.method: Method = method_of(config.id, self.options)
+        self.model_options: dict[str, Any] = dict(self.options.model_extra or {})
         arima = self.method == "auto-arima"
-        self.model_options = {k: v for k, v in config.options.items() if k not in ADAPTER_OPTIONS}
+        bounded = "max_context" in self.options.model_fields_set
         self.capabilities = Capabilities(
-            max_context=config.options.get("max_context", ARIMA_MAX_CONTEXT if arima else None),
+            max_context=self.options.max_context
+            if bounded
+            else ARIMA_MAX_CONTEXT
+            if arima
+            else None,
             min_context=MIN_CONTEXT[self.method],
             covariates=arima,
             native_quantiles=None,
             licence=LICENCE,
         )
-        try:
-            self._model(season=1)
-        except TypeError as error:
-            raise InvalidInput(
-                f"model '{config.id}': options {sorted(self.model_options)} are not all settings "
-                f"of statsforecast's {self.method} ({error})"
-            ) from error
 
-    def load(self) -> None:
+    @classmethod
+    def parse_options(cls, config: ModelConfig) -> BaseModel:
+        """The adapter's options, and the rest checked against the statsforecast class's settings
+        (``season_length`` is the adapter's: it follows each series' frequency)."""
+        options = cast(StatisticalOptions, super().parse_options(config))
+        method = method_of(config.id, options)
+        import statsforecast.models
+
+        model_class = getattr(statsforecast.models, MODEL_CLASSES[method])
+        settings = set(inspect.signature(model_class).parameters) - {"season_length"}
+        unknown = sorted(set(options.model_extra or {}) - settings)
+        if unknown:
+            valid = ", ".join(["max_context", "method", *sorted(settings)])
+            raise InvalidInput(
+                f"model '{config.id}': unknown option '{unknown[0]}' (not a setting of "
+                f"statsforecast's {model_class.__name__}). Valid options: {valid}"
+            )
+        return options
+
+    def _load_weights(self, checkpoint: Path | None) -> None:
         """Warm up: statsforecast compiles its kernels with numba on first use (seconds each),
         which would otherwise land on the first caller."""
         y = 10 + np.sin(np.arange(48) * np.pi / 6) + np.arange(48) * 0.1
         self._model(season=12).forecast(y=y, h=2, level=[80])
-        super().load()
 
     def prepare(self, task: ForecastTask) -> ForecastTask:
         task = super().prepare(task)
@@ -101,16 +156,11 @@ class StatisticalAdapter(ModelAdapter):
         return season if len(task.context) >= 2 * season else 1
 
     def _model(self, season: int) -> Any:
-        from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
+        import statsforecast.models
 
-        options = self.model_options
-        if self.method == "seasonal-naive":
-            return SeasonalNaive(season_length=season, **options)
-        if self.method == "auto-ets":
-            return AutoETS(season_length=season, **options)
-        if self.method == "auto-theta":
-            return AutoTheta(season_length=season, **options)
-        return AutoARIMA(season_length=season, **{**ARIMA_BOUNDS, **options})
+        model_class = getattr(statsforecast.models, MODEL_CLASSES[self.method])
+        bounds = ARIMA_BOUNDS if self.method == "auto-arima" else {}
+        return model_class(season_length=season, **{**bounds, **self.model_options})
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]

@@ -16,23 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable
-from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
-from sapheneia.models.checkpoints import resolve_checkpoint
+from sapheneia.models.base import Capabilities, NativeForecast
 from sapheneia.models.timesfm_covariates import (
     TIMESFM_LEVELS,
+    TimesFMXRegOptions,
     forecast_by_group,
-    inference,
-    parse_options,
     require_xreg,
     to_native,
-    torch_device,
-    torch_dtype,
     xreg_forecast,
     xreg_forecaster,
 )
-from sapheneia.settings import get_settings
+from sapheneia.models.torch_runtime import TorchAdapter, chunks
 from sapheneia.tasks import ForecastTask
 
 ORIGINAL_WEIGHTS = "torch_model.ckpt"
@@ -122,55 +117,40 @@ def load_original_layout(path: Path, context_length: int) -> Any:
     return model
 
 
-class TimesFM20Adapter(ModelAdapter):
-    """Google TimesFM-2.0 via transformers; XReg covariates via the timesfm package."""
+class TimesFM20Adapter(TorchAdapter):
+    """Google TimesFM-2.0 via transformers; XReg covariates via the timesfm package.
 
-    capabilities = Capabilities(
-        max_context=2048,
-        max_horizon=1024,
-        covariates=True,
-        native_quantiles=TIMESFM_LEVELS,
-        needs_weights=True,
-    )
+    ``self.model`` is transformers' ``TimesFmModelForPrediction``.
+    """
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        self.options = parse_options(config)
-        self.capabilities = replace(
-            type(self).capabilities,
-            max_context=self.options.max_context,
-            max_horizon=self.options.max_horizon,
-        )
-        self._model: Any = None
+    Options = TimesFMXRegOptions
+    options: TimesFMXRegOptions
+    requires = ("transformers",)
+    install = "pip install 'transformers>=5,<6'"
+    default_checkpoint = "google/timesfm-2.0-500m-pytorch"
+    capabilities = Capabilities(covariates=True, native_quantiles=TIMESFM_LEVELS)
 
-    def load(self) -> None:
+    def _load_weights(self, checkpoint: Path | None) -> Any:
         from transformers import TimesFmModelForPrediction
 
-        checkpoint = self.config.checkpoint or "google/timesfm-2.0-500m-pytorch"
-        path = resolve_checkpoint(self.config.id, checkpoint, get_settings().model_dir)
-        self._device, self._dtype = torch_device(self.config), torch_dtype(self.config)
+        assert checkpoint is not None  # default_checkpoint is set
         model: Any
-        if (path / "config.json").is_file():
+        if (checkpoint / "config.json").is_file():
             model = TimesFmModelForPrediction.from_pretrained(
-                path, dtype=self._dtype, local_files_only=True
+                checkpoint, dtype=self.dtype, local_files_only=True
             )
-        elif (path / ORIGINAL_WEIGHTS).is_file():
-            model = load_original_layout(path / ORIGINAL_WEIGHTS, self.options.max_context)
+        elif (checkpoint / ORIGINAL_WEIGHTS).is_file():
+            model = load_original_layout(checkpoint / ORIGINAL_WEIGHTS, self.options.max_context)
         else:
             raise ModelUnavailable(
-                f"the weights directory of '{self.config.id}' holds neither config.json + "
-                f"model.safetensors nor {ORIGINAL_WEIGHTS}; run `sapheneia pull {self.config.id}`"
+                f"the weights directory of '{self.name}' holds neither config.json + "
+                f"model.safetensors nor {ORIGINAL_WEIGHTS}; run `sapheneia pull {self.name}`"
             )
-        self._model = model.to(device=self._device, dtype=self._dtype).eval()
         self.capabilities = replace(
             self.capabilities,
             max_context=min(self.options.max_context, model.config.context_length),
         )
-        self.loaded = True
-
-    def unload(self) -> None:
-        self._model = None
-        super().unload()
+        return model.to(device=self.device, dtype=self.dtype).eval()
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
@@ -180,14 +160,13 @@ class TimesFM20Adapter(ModelAdapter):
     def _forecast_plain(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
         horizon, freq = tasks[0].horizon, frequency_indicator(tasks[0].freq)
         natives: list[NativeForecast] = []
-        for start in range(0, len(tasks), self.options.batch_size):
-            chunk = tasks[start : start + self.options.batch_size]
+        for chunk in chunks(tasks, self.options.batch_size):
             outputs = self.decode([task.context for task in chunk], freq, horizon)
             natives += [to_native(output) for output in outputs]
         return natives
 
     def _forecast_with_covariates(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
-        require_xreg(self.config.id)
+        require_xreg(self.name)
         freq = frequency_indicator(tasks[0].freq)
         backcast = self.options.xreg_mode == "timesfm + xreg"
 
@@ -195,7 +174,7 @@ class TimesFM20Adapter(ModelAdapter):
             outputs = self.decode(inputs, freq, horizon, backcast=backcast)
             return outputs[..., 0], outputs
 
-        patch_length = self._model.config.patch_length
+        patch_length = self.model.config.patch_length
         model = xreg_forecaster(forecast, tasks[0].horizon, patch_length)
         return xreg_forecast(model, tasks, self.options)
 
@@ -209,13 +188,13 @@ class TimesFM20Adapter(ModelAdapter):
         """
         import torch
 
-        model = self._model
+        model = self.model
         patch, output_patch = model.config.patch_length, model.config.horizon_length
         max_context = self.capabilities.max_context or model.config.context_length
         history = [torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in contexts]
-        history = [h.to(device=self._device, dtype=self._dtype) for h in history]
+        history = [h.to(device=self.device, dtype=self.dtype) for h in history]
         outputs = []
-        with inference(self._device, self._dtype):
+        with self.inference():
             for step in range(math.ceil(horizon / output_patch)):
                 longest = min(max(len(h) for h in history), max_context)
                 result = model(

@@ -11,27 +11,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from sapheneia.config import ModelConfig
-from sapheneia.errors import InvalidInput, ModelUnavailable
-from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
-from sapheneia.models.checkpoints import resolve_checkpoint
+from sapheneia.errors import ModelUnavailable
+from sapheneia.models.base import Capabilities, NativeForecast
 from sapheneia.models.timesfm_covariates import (
     TIMESFM_LEVELS,
+    TimesFMXRegOptions,
     forecast_by_group,
-    inference,
-    parse_options,
     require_xreg,
     to_native,
-    torch_device,
-    torch_dtype,
     xreg_forecast,
 )
-from sapheneia.settings import get_settings
+from sapheneia.models.torch_runtime import TorchAdapter
 from sapheneia.tasks import ForecastTask
 
 OUTPUT_PATCH = 128
@@ -39,37 +35,41 @@ CONTEXT_LIMIT = 16384
 QUANTILE_HEAD_LIMIT = 1024  # the continuous quantile head covers this many steps
 
 
-class TimesFM25Adapter(ModelAdapter):
-    """Google TimesFM-2.5; covariates through the package's own ``forecast_with_covariates``."""
+class TimesFM25Options(TimesFMXRegOptions):
+    """``options:`` of a TimesFM-2.5 model config."""
 
-    capabilities = Capabilities(
-        max_context=2048,
-        max_horizon=QUANTILE_HEAD_LIMIT,
-        covariates=True,
-        native_quantiles=TIMESFM_LEVELS,
-        needs_weights=True,
+    max_horizon: int = Field(
+        default=QUANTILE_HEAD_LIMIT,
+        ge=1,
+        le=QUANTILE_HEAD_LIMIT,
+        description="Longest horizon served; the continuous quantile head reaches 1024 steps.",
     )
-    default_checkpoint = "google/timesfm-2.5-200m-pytorch"
+    normalize_inputs: bool = Field(default=True, description="Normalise each input first.")
+    torch_compile: bool = Field(default=False, description="torch.compile; slow first call.")
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        self.options = parse_options(config)
-        if self.options.max_horizon > QUANTILE_HEAD_LIMIT:
-            raise InvalidInput(
-                f"max_horizon of model '{config.id}' is {self.options.max_horizon}; TimesFM-2.5's "
-                f"quantile head reaches {QUANTILE_HEAD_LIMIT} steps"
+    @model_validator(mode="after")
+    def _fits_the_model(self) -> TimesFM25Options:
+        if self.max_context + self.max_horizon > CONTEXT_LIMIT:
+            raise ValueError(
+                f"max_context + max_horizon ({self.max_context} + {self.max_horizon}) exceed the "
+                f"{CONTEXT_LIMIT} steps TimesFM-2.5 reads"
             )
-        if self.options.max_context + self.options.max_horizon > CONTEXT_LIMIT:
-            raise InvalidInput(
-                f"max_context + max_horizon of model '{config.id}' exceed {CONTEXT_LIMIT}"
-            )
-        self.capabilities = replace(
-            type(self).capabilities,
-            max_context=self.options.max_context,
-            max_horizon=self.options.max_horizon,
-        )
-        self._model: Any = None
-        self._compiled_for: tuple[int, int] | None = None
+        return self
+
+
+class TimesFM25Adapter(TorchAdapter):
+    """Google TimesFM-2.5; covariates through the package's own ``forecast_with_covariates``.
+
+    ``self.model`` is the package's ``TimesFM_2p5_200M_torch``.
+    """
+
+    Options = TimesFM25Options
+    options: TimesFM25Options
+    requires = ("timesfm",)
+    install = "pip install timesfm==3.0.2"
+    default_checkpoint = "google/timesfm-2.5-200m-pytorch"
+    capabilities = Capabilities(covariates=True, native_quantiles=TIMESFM_LEVELS)
+    _compiled_for: tuple[int, int] | None = None
 
     def model_class(self) -> Any:
         """The ``timesfm`` class that loads the weights."""
@@ -77,28 +77,21 @@ class TimesFM25Adapter(ModelAdapter):
 
         return TimesFM_2p5_200M_torch
 
-    def load(self) -> None:
-        checkpoint = self.config.checkpoint or self.default_checkpoint
-        path = resolve_checkpoint(self.config.id, checkpoint, get_settings().model_dir)
-        self._device, self._dtype = torch_device(self.config), torch_dtype(self.config)
+    def _load_weights(self, checkpoint: Path | None) -> Any:
         try:
             model = self.model_class().from_pretrained(
-                str(path), torch_compile=self.options.torch_compile, local_files_only=True
+                str(checkpoint), torch_compile=self.options.torch_compile, local_files_only=True
             )
         except (FileNotFoundError, OSError) as error:
             raise ModelUnavailable(
-                f"the weights directory of '{self.config.id}' has no usable model.safetensors; "
-                f"run `sapheneia pull {self.config.id}`"
+                f"the weights directory of '{self.name}' has no usable model.safetensors; "
+                f"run `sapheneia pull {self.name}`"
             ) from error
         # The package picks cuda:0 whenever there is a GPU; the config decides instead.
-        model.model.device = self._device
-        model.model.to(device=self._device, dtype=self._dtype)
-        self._model, self._compiled_for = model, None
-        self.loaded = True
-
-    def unload(self) -> None:
-        self._model = None
-        super().unload()
+        model.model.device = self.device
+        model.model.to(device=self.device, dtype=self.dtype)
+        self._compiled_for = None
+        return model
 
     def compiled(self, batch: int, horizon: int) -> Any:
         """The model with a forecast config for ``batch`` series and ``horizon`` steps."""
@@ -107,7 +100,7 @@ class TimesFM25Adapter(ModelAdapter):
         per_core = min(self.options.batch_size, 1 << max(batch - 1, 0).bit_length())
         max_horizon = math.ceil(horizon / OUTPUT_PATCH) * OUTPUT_PATCH
         if self._compiled_for != (per_core, max_horizon):
-            self._model.compile(
+            self.model.compile(
                 ForecastConfig(
                     max_context=self.options.max_context,
                     max_horizon=max_horizon,
@@ -120,16 +113,17 @@ class TimesFM25Adapter(ModelAdapter):
                 )
             )
             self._compiled_for = (per_core, max_horizon)
-        return self._model
+        return self.model
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
     ) -> list[NativeForecast]:
-        with inference(self._device, self._dtype):
+        with self.inference():
             return forecast_by_group(tasks, self._forecast_plain, self._forecast_with_covariates)
 
     def _forecast_plain(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
         horizon = tasks[0].horizon
+        # The package runs per_core_batch_size (at most options.batch_size) series per pass itself.
         model = self.compiled(len(tasks), horizon)
         # A fresh list: ``forecast`` pads its argument in place.
         _, quantiles = model.forecast(
@@ -138,6 +132,6 @@ class TimesFM25Adapter(ModelAdapter):
         return [to_native(output[-horizon:]) for output in quantiles]
 
     def _forecast_with_covariates(self, tasks: list[ForecastTask]) -> list[NativeForecast]:
-        require_xreg(self.config.id)
+        require_xreg(self.name)
         model = self.compiled(len(tasks), tasks[0].horizon)
         return xreg_forecast(model, tasks, self.options)

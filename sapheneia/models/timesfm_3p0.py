@@ -6,97 +6,80 @@ The model has no mean head: its median stands in for the mean. Covariates are no
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
-from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable
-from sapheneia.models.base import Capabilities, ModelAdapter, NativeForecast
-from sapheneia.models.checkpoints import resolve_checkpoint
-from sapheneia.models.timesfm_covariates import (
-    TIMESFM_LEVELS,
-    inference,
-    parse_options,
-    torch_device,
-    torch_dtype,
-)
-from sapheneia.settings import get_settings
+from sapheneia.models.base import Capabilities, NativeForecast
+from sapheneia.models.timesfm_covariates import TIMESFM_LEVELS, TimesFMOptions
+from sapheneia.models.torch_runtime import TorchAdapter
 from sapheneia.tasks import ForecastTask
 
+CONTEXT_LIMIT = 15360
 
-class TimesFM30Adapter(ModelAdapter):
-    capabilities = Capabilities(
-        max_context=15360,
-        max_horizon=1024,
-        native_quantiles=TIMESFM_LEVELS,
-        licence="non-commercial",
-        needs_weights=True,
+
+class TimesFM30Options(TimesFMOptions):
+    """``options:`` of a TimesFM-3.0 model config."""
+
+    max_context: int = Field(
+        default=2048, ge=32, le=CONTEXT_LIMIT, description="Observations the model reads."
     )
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        self.options = parse_options(config)
-        self.capabilities = replace(
-            type(self).capabilities,
-            max_context=min(self.options.max_context, 15360),
-            max_horizon=self.options.max_horizon,
-        )
-        self._model: Any = None
+
+class TimesFM30Adapter(TorchAdapter):
+    """Google TimesFM-3.0; ``self.model`` is ``timesfm3``'s ``TimesFM3Forecaster``."""
+
+    Options = TimesFM30Options
+    options: TimesFM30Options
+    requires = ("timesfm3",)
+    install = "pip install 'timesfm>=3.0.2' (it ships timesfm3)"
+    default_checkpoint = "google/timesfm-3.0-pytorch"
+    capabilities = Capabilities(native_quantiles=TIMESFM_LEVELS, licence="non-commercial")
 
     def load(self) -> None:
         if not self.config.licence_acknowledged:
             raise ModelUnavailable(
                 "the TimesFM-3.0 weights are licensed for non-commercial use only; set "
-                f"`licence_acknowledged: true` in the config of '{self.config.id}' to accept the "
+                f"`licence_acknowledged: true` in the config of '{self.name}' to accept the "
                 "licence and serve it"
             )
-        if importlib.util.find_spec("timesfm3") is None:
-            raise ModelUnavailable(
-                f"model '{self.config.id}' needs the package timesfm3, which this server does not "
-                "have; install timesfm (3.0.2 or later, which ships it) into the server's "
-                "environment"
-            )
+        super().load()
+
+    def _load_weights(self, checkpoint: Path | None) -> Any:
         from timesfm3 import TimesFM3Forecaster
 
-        checkpoint = self.config.checkpoint or "google/timesfm-3.0-pytorch"
-        path = resolve_checkpoint(self.config.id, checkpoint, get_settings().model_dir)
-        self._device, self._dtype = torch_device(self.config), torch_dtype(self.config)
         try:
             model = TimesFM3Forecaster.from_pretrained(
-                str(path),
-                device=str(self._device),
+                str(checkpoint),
+                device=str(self.device),
                 local_files_only=True,
+                # The forecaster runs this many series per pass itself.
                 per_core_batch_size=self.options.batch_size,
             )
         except (FileNotFoundError, OSError) as error:
             raise ModelUnavailable(
-                f"the weights directory of '{self.config.id}' has no usable weights; "
-                f"run `sapheneia pull {self.config.id}`"
+                f"the weights directory of '{self.name}' has no usable weights; "
+                f"run `sapheneia pull {self.name}`"
             ) from error
-        model.model.to(dtype=self._dtype)
-        self._model = model
-        self.loaded = True
-
-    def unload(self) -> None:
-        self._model = None
-        super().unload()
+        model.model.to(dtype=self.dtype)
+        return model
 
     def _predict(
         self, tasks: Sequence[ForecastTask], levels: tuple[float, ...]
     ) -> list[NativeForecast]:
-        with inference(self._device, self._dtype):
+        with self.inference():
             outputs = list(
-                self._model.predict_batch(
+                self.model.predict_batch(
                     contexts=[np.asarray(task.context, dtype=np.float32) for task in tasks],
                     horizon=tasks[0].horizon,
                     return_quantiles=True,
                 )
             )
-        quantiles = tuple(self._model.config.quantiles)
+        quantiles = tuple(self.model.config.quantiles)
         return [
             NativeForecast(
                 mean=np.asarray(output.forecast, dtype=float),

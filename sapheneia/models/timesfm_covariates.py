@@ -1,4 +1,4 @@
-"""What the TimesFM adapters share: their options, device/dtype choice and XReg covariates.
+"""What the TimesFM adapters share: their options and XReg covariates.
 
 XReg (in-context covariate regression) fits one linear model over every series it is given, so it is
 called once per ``task.group`` (one caller's request) and never over a batch that mixes callers.
@@ -11,14 +11,12 @@ from __future__ import annotations
 import importlib.util
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sapheneia.config import ModelConfig
 from sapheneia.errors import (
     CovariatesNotSupported,
     InvalidInput,
@@ -30,11 +28,9 @@ from sapheneia.tasks import COVARIATE_ROLES, DECILES, ForecastTask
 #: Quantile levels of every TimesFM output head; output index 0 is the mean, 1..9 these levels.
 TIMESFM_LEVELS = DECILES
 
-DTYPES = ("float32", "bfloat16", "float16")
-
 
 class TimesFMOptions(BaseModel):
-    """``options:`` of a TimesFM model config."""
+    """``options:`` of a TimesFM-3.0 model config, and what every TimesFM takes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,53 +39,16 @@ class TimesFMOptions(BaseModel):
     )
     max_context: int = Field(default=2048, ge=32, description="Observations the model reads.")
     max_horizon: int = Field(default=1024, ge=1, description="Longest horizon served.")
+
+
+class TimesFMXRegOptions(TimesFMOptions):
+    """``options:`` of a TimesFM-2.0 model config: also how covariates are regressed."""
+
     xreg_mode: Literal["xreg + timesfm", "timesfm + xreg"] = Field(
         default="xreg + timesfm",
         description="Covariates: regress first and forecast the residuals, or the other way round.",
     )
     ridge: float = Field(default=0.0, ge=0.0, description="Ridge penalty of the XReg regression.")
-    normalize_inputs: bool = Field(
-        default=True, description="Normalise each input before the model (TimesFM-2.5)."
-    )
-    torch_compile: bool = Field(
-        default=False, description="torch.compile the model (TimesFM-2.5); slow first call."
-    )
-
-
-def parse_options(config: ModelConfig, **defaults: Any) -> TimesFMOptions:
-    """The config's options over per-model defaults; a bad option is an ``InvalidInput``."""
-    try:
-        return TimesFMOptions.model_validate({**defaults, **config.options})
-    except ValueError as error:
-        raise InvalidInput(f"options of model '{config.id}' are invalid: {error}") from error
-
-
-def torch_device(config: ModelConfig) -> Any:
-    """``config.device`` as a torch device; 'auto' is the first GPU when there is one."""
-    import torch
-
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
-def torch_dtype(config: ModelConfig) -> Any:
-    import torch
-
-    if config.dtype not in DTYPES:
-        raise InvalidInput(f"dtype '{config.dtype}' of model '{config.id}' is not one of {DTYPES}")
-    return getattr(torch, config.dtype)
-
-
-def inference(device: Any, dtype: Any) -> ExitStack[bool | None]:
-    """No autograd; with half-precision weights, autocast so float32 inputs meet them."""
-    import torch
-
-    stack = ExitStack()
-    stack.enter_context(torch.inference_mode())
-    if dtype != torch.float32:
-        stack.enter_context(torch.autocast(device_type=device.type, dtype=dtype))
-    return stack
 
 
 def require_xreg(model_id: str) -> None:
@@ -178,7 +137,7 @@ def to_native(quantile_output: np.ndarray, covariates_used: bool = False) -> Nat
 
 
 def xreg_forecast(
-    model: Any, tasks: Sequence[ForecastTask], options: TimesFMOptions
+    model: Any, tasks: Sequence[ForecastTask], options: TimesFMXRegOptions
 ) -> list[NativeForecast]:
     """One group's covariate forecast through the timesfm package's ``forecast_with_covariates``.
 

@@ -102,7 +102,7 @@ def pipeline_alone(pipeline, item) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_bolt_matches_its_pipeline_alone_and_batched_with_another_caller(bolt) -> None:
-    expected, expected_mean = pipeline_alone(bolt.pipeline, torch.tensor(SERIES_A))
+    expected, expected_mean = pipeline_alone(bolt.model, torch.tensor(SERIES_A))
     alone = only(bolt.forecast([make_task("a", SERIES_A)]))[0]
     batched = only(
         bolt.forecast([make_task("a", SERIES_A), make_task("b", SERIES_B, group="caller-b")])
@@ -119,7 +119,7 @@ def test_bolt_matches_its_pipeline_alone_and_batched_with_another_caller(bolt) -
 def test_bolt_reports_native_levels_and_interpolates_others(bolt) -> None:
     assert bolt.capabilities.native_quantiles == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     assert bolt.capabilities.max_context == 64  # the tiny checkpoint's context length
-    expected, _ = pipeline_alone(bolt.pipeline, torch.tensor(SERIES_A))
+    expected, _ = pipeline_alone(bolt.model, torch.tensor(SERIES_A))
     result = only(bolt.forecast([make_task("a", SERIES_A, quantiles=(0.25, 0.5))]))[0]
     assert result.interpolated == (0.25,)
     np.testing.assert_allclose(result.quantiles[0.25], (expected[1] + expected[2]) / 2, rtol=RTOL)
@@ -132,12 +132,12 @@ def test_bolt_refuses_covariates(bolt) -> None:
 
 
 def test_chronos2_matches_its_pipeline_alone_and_batched_with_another_caller(chronos2) -> None:
-    expected, expected_mean = pipeline_alone(chronos2.pipeline, {"target": SERIES_A})
+    expected, expected_mean = pipeline_alone(chronos2.model, {"target": SERIES_A})
     alone = only(chronos2.forecast([make_task("a", SERIES_A)]))[0]
     batched = only(
         chronos2.forecast([make_task("a", SERIES_A), make_task("b", SERIES_B, group="caller-b")])
     )[0]
-    levels = list(chronos2.pipeline.quantiles)
+    levels = list(chronos2.model.quantiles)
     assert chronos2.capabilities.native_quantiles == tuple(levels)
     for result in (alone, batched):
         np.testing.assert_allclose(result.mean, expected_mean, rtol=RTOL)
@@ -172,7 +172,7 @@ def test_chronos2_known_future_covariates_change_the_forecast_and_stay_per_calle
     np.testing.assert_allclose(batched.quantiles[0.9], alone.quantiles[0.9], rtol=RTOL)
 
     expected, _ = pipeline_alone(
-        chronos2.pipeline,
+        chronos2.model,
         {
             "target": SERIES_A,
             "past_covariates": {
@@ -185,7 +185,7 @@ def test_chronos2_known_future_covariates_change_the_forecast_and_stay_per_calle
             },
         },
     )
-    levels = list(chronos2.pipeline.quantiles)
+    levels = list(chronos2.model.quantiles)
     np.testing.assert_allclose(alone.median, expected[levels.index(0.5)], rtol=RTOL)
 
 

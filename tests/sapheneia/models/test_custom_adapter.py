@@ -56,6 +56,7 @@ def test_custom_adapter_gets_the_base_class_checks() -> None:
             options={"max_context": 10},
         )
     )
+    adapter.load()
     short, long = adapter.forecast(
         [make_task(np.array([1.0]), (0.5,)), make_task(np.arange(100.0), (0.5,))]
     )

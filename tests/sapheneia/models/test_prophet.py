@@ -153,7 +153,7 @@ def test_fit_over_the_time_limit_fails_with_the_fix_and_the_pool_recovers() -> N
         (outcome,) = model.forecast([make_task()])
         assert getattr(outcome, "code", None) == "model_timeout"
         assert "raise `options.timeout_s` of 'prophet-slow'" in str(outcome)
-        model.timeout_s = 60  # type: ignore[attr-defined]
+        model.options.timeout_s = 60
         assert isinstance(model.forecast([make_task()])[0], ForecastResult)
     finally:
         model.unload()

@@ -11,7 +11,7 @@ from statsforecast.utils import AirPassengersDF
 
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles, build_tasks
-from sapheneia.errors import CovariatesNotSupported, InvalidInput, SapheneiaError, SeriesTooShort
+from sapheneia.errors import CovariatesNotSupported, InvalidInput, SeriesTooShort
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
 from sapheneia.models.statistical import ARIMA_BOUNDS, ARIMA_MAX_CONTEXT
@@ -106,8 +106,14 @@ def test_covariates_are_refused_where_unsupported() -> None:
 
 
 def test_unknown_method_is_refused() -> None:
-    with pytest.raises(SapheneiaError, match="unknown statistical method"):
+    with pytest.raises(InvalidInput) as raised:
         create_adapter(ModelConfig(id="x", adapter="statsforecast", options={"method": "magic"}))
+    assert raised.value.message == (
+        "model 'x': option 'method': Input should be 'seasonal-naive', 'auto-ets', 'auto-arima' "
+        "or 'auto-theta'. Valid options: max_context, method"
+    )
+    with pytest.raises(InvalidInput, match=r"set options\.method to one of seasonal-naive"):
+        create_adapter(ModelConfig(id="x", adapter="statsforecast"))
 
 
 def test_auto_arima_refuses_categorical_covariates() -> None:
@@ -141,13 +147,19 @@ def test_model_options_reach_statsforecast_and_typos_are_refused() -> None:
     config = ModelConfig(
         id="ets-additive", adapter="statsforecast", options={"method": "auto-ets", "model": "AAN"}
     )
-    (result,) = create_adapter(config).forecast(build_tasks(AirPassengersDF, ColumnRoles(), 3))
+    model = create_adapter(config)
+    model.load()
+    (result,) = model.forecast(build_tasks(AirPassengersDF, ColumnRoles(), 3))
     assert isinstance(result, ForecastResult), result
     expected = AutoETS(season_length=12, model="AAN").forecast(
         y=AirPassengersDF["y"].to_numpy(), h=3
     )
     np.testing.assert_allclose(result.mean, expected["mean"])
-    with pytest.raises(InvalidInput, match="not all settings"):
-        create_adapter(
-            ModelConfig(id="x", adapter="statsforecast", options={"method": "auto-ets", "seasn": 4})
-        )
+    typo = ModelConfig(id="x", adapter="statsforecast", options={"method": "auto-ets", "seasn": 4})
+    with pytest.raises(InvalidInput) as raised:
+        create_adapter(typo)
+    assert raised.value.message == (
+        "model 'x': unknown option 'seasn' (not a setting of statsforecast's AutoETS). Valid "
+        "options: max_context, method, alias, damped, distribution, model, phi, "
+        "prediction_intervals"
+    )

@@ -1,0 +1,73 @@
+"""What every torch adapter shares: device and dtype from the config, inference mode, batch chunks.
+
+Nothing here imports torch at module level, so naming a torch adapter in a config (and validating
+its options) stays cheap; torch is imported when a model loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from typing import Any, ClassVar, Literal, TypeVar
+
+from sapheneia.config import ModelConfig
+from sapheneia.models.base import ModelAdapter
+
+T = TypeVar("T")
+
+#: When a model runs in float32 whatever ``dtype`` the config asks for.
+Float32 = Literal["never", "on cpu", "always"]
+
+
+def torch_device(config: ModelConfig) -> Any:
+    """``config.device`` as a ``torch.device``; 'auto' is the first GPU when there is one."""
+    import torch
+
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def torch_dtype(config: ModelConfig, device: Any, float32: Float32 = "never") -> Any:
+    """``config.dtype`` as a ``torch.dtype``, or float32 where the model needs it (``float32``)."""
+    import torch
+
+    if float32 == "always" or (float32 == "on cpu" and device.type == "cpu"):
+        return torch.float32
+    return getattr(torch, config.dtype)
+
+
+def inference(device: Any, dtype: Any) -> ExitStack[bool | None]:
+    """No autograd; with half-precision weights, autocast so that float32 inputs meet them."""
+    import torch
+
+    stack = ExitStack()
+    stack.enter_context(torch.inference_mode())
+    if dtype != torch.float32:
+        stack.enter_context(torch.autocast(device_type=device.type, dtype=dtype))
+    return stack
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive pieces of at most ``size``, the last one shorter."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class TorchAdapter(ModelAdapter):
+    """An adapter whose model runs on torch: ``device`` and ``dtype`` are chosen from the config
+    when it loads, and ``inference()`` is the context every forward pass runs in."""
+
+    #: Where the model must run in float32 whatever the config says (see ``torch_dtype``).
+    float32: ClassVar[Float32] = "never"
+    device: Any = None
+    dtype: Any = None
+
+    def load(self) -> None:
+        if not self.loaded:
+            self.device = torch_device(self.config)
+            self.dtype = torch_dtype(self.config, self.device, self.float32)
+        super().load()
+
+    def inference(self) -> ExitStack[bool | None]:
+        return inference(self.device, self.dtype)
