@@ -127,3 +127,20 @@ def test_data_source_switches_reach_the_ingress(tmp_path: Path) -> None:
     assert options.allow_object_stores and options.allow_private_urls
     defaults = ingress_options(Settings(api_keys="k", state_dir=tmp_path), IngressEntry())
     assert not defaults.allow_object_stores and not defaults.allow_private_urls
+
+
+def test_a_misspelt_option_fails_the_build_naming_it_and_the_valid_ones(tmp_path: Path) -> None:
+    from deployments.builder import build_app_with_settings
+    from sapheneia.errors import InvalidInput
+    from sapheneia.settings import Settings
+
+    args = {
+        "models_dir": str(ROOT / "configs/models"),
+        "models": [{"id": "auto-ets"}, {"id": "chronos-2", "options": {"cross_learnin": True}}],
+    }
+    with pytest.raises(InvalidInput) as raised:
+        build_app_with_settings(args, Settings(api_keys="k" * 16, state_dir=tmp_path))
+    assert raised.value.message == (
+        "model 'chronos-2': unknown option 'cross_learnin'. "
+        "Valid options: batch_size, cross_learning, max_context, max_horizon"
+    )
