@@ -39,9 +39,12 @@ def dynamic_values(
             ahead = pd.Series(later[column].to_numpy(), index=pd.DatetimeIndex(later[TIME]))
             ahead = ahead.reindex(future)
             lacking = future[ahead.isna().to_numpy()]
-            if len(lacking):
+            if len(lacking) == len(future):
+                values = past.reset_index(drop=True)
+            elif len(lacking):
                 raise missing_future_covariates(series, column, future, lacking)
-            values = pd.concat([past.reset_index(drop=True), ahead.reset_index(drop=True)])
+            else:
+                values = pd.concat([past.reset_index(drop=True), ahead.reset_index(drop=True)])
             out[column] = (
                 values.to_numpy(dtype="float64") if role == "dynamic_numerical" else _text(values)
             )

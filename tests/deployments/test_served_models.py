@@ -158,6 +158,49 @@ def test_chronos_2_known_future_covariate_changes_the_forecast_and_stays_per_cal
     assert_same(alone, by_column(list(pipeline.quantiles), *pipeline_alone(pipeline, item)))
 
 
+def past_only_request(model_id: str, context: np.ndarray, temperature: np.ndarray) -> dict:
+    """One series with a covariate sent for the history rows only (no rows past the history)."""
+    body = request(model_id, "warm", context)
+    for record, value in zip(body["data"], temperature, strict=True):
+        record["temperature"] = float(value)
+    body["covariates"] = {"temperature": "dynamic_numerical"}
+    return body
+
+
+def test_chronos_2_serves_a_past_only_covariate_and_other_models_ask_for_its_future(
+    client: httpx.Client, checkpoints: dict[str, Path]
+) -> None:
+    context = series(60, seed=5)
+    temperature = 10 + 5 * np.sin(np.arange(60) / 3)
+    response = client.post(
+        "/api/v2/forecast", json=past_only_request("chronos-2", context, temperature)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"]["covariates_used"] is True
+
+    from chronos import BaseChronosPipeline
+
+    pipeline = BaseChronosPipeline.from_pretrained(
+        checkpoints["chronos-2"], device_map="cpu", dtype=torch.float32
+    )
+    item = {"target": context, "past_covariates": {"temperature": temperature}}
+    expected = by_column(list(pipeline.quantiles), *pipeline_alone(pipeline, item))
+    assert_same(answer(response.json()), expected)
+
+    error = assert_error(
+        client.post(
+            "/api/v2/forecast", json=past_only_request("timesfm-2.0", context, temperature)
+        ),
+        422,
+        "missing_future_covariates",
+    )
+    assert error["message"].startswith(
+        "series 'warm' needs values of covariate 'temperature' for all 12 future timestamps; "
+        "12 are missing (first: 2024-03-01T00:00:00, "
+    )
+    assert "Add rows after the history with an empty target" in error["message"]
+
+
 PROPHET_HISTORY = 120
 PROPHET_HORIZON = 24
 
@@ -214,6 +257,7 @@ def test_models_lists_each_with_capabilities_and_licence(client: httpx.Client) -
         assert entry["status"] == "ready", entry
         assert entry["licence"] == entry["capabilities"]["licence"] == licence
         assert entry["capabilities"]["covariates"] is covariates
+        assert entry["capabilities"]["past_covariates"] is (model_id == "chronos-2")
     # Loaded checkpoints report their own limits: the tiny Chronos-Bolt reads 64 steps.
     assert listing["chronos-bolt"]["capabilities"]["max_context"] == 64
     deciles = [round(0.1 * i, 1) for i in range(1, 10)]

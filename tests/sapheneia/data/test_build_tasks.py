@@ -262,6 +262,25 @@ def test_missing_future_covariates_count_per_series() -> None:
         build_tasks(frame, roles, horizon=4)
 
 
+def test_a_covariate_with_no_future_values_is_past_only() -> None:
+    frame = monthly(8, promo=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan, np.nan], kind=list("abababab"))
+    frame.loc[6:, "price"] = np.nan  # the future rows carry 'kind' but no 'promo'
+    roles = ColumnRoles(
+        timestamp="date",
+        series_id=None,
+        target="price",
+        covariates={"promo": "dynamic_numerical", "kind": "dynamic_categorical"},
+    )
+    (task,) = build_tasks(frame, roles, horizon=2)
+    np.testing.assert_array_equal(task.dynamic_numerical["promo"], [1, 2, 3, 4, 5, 6])
+    assert list(task.dynamic_categorical["kind"]) == list("abababab")
+    assert task.past_only_covariates == ["promo"]
+    # Without any rows after the history, every dynamic covariate is past-only.
+    (task,) = build_tasks(frame.iloc[:6], roles, horizon=2)
+    assert task.past_only_covariates == ["promo", "kind"]
+    assert len(task.dynamic_categorical["kind"]) == 6
+
+
 def test_empty_numeric_covariate_in_history() -> None:
     frame = monthly(5, promo=[1.0, np.nan, 1.0, 1.0, 1.0])
     roles = ColumnRoles(

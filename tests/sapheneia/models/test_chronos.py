@@ -189,6 +189,41 @@ def test_chronos2_known_future_covariates_change_the_forecast_and_stay_per_calle
     np.testing.assert_allclose(alone.median, expected[levels.index(0.5)], rtol=RTOL)
 
 
+def test_chronos2_reads_past_only_covariates_as_the_pipeline_does(chronos2) -> None:
+    steps = np.arange(len(SERIES_A), dtype=float)
+    past_only = {"temperature": 10 + 5 * np.sin(steps / 2)}  # history only: (n_history,)
+    kind = np.where(steps % 4 < 2, "a", "b").astype(object)
+    task = make_task("a", SERIES_A, dynamic_numerical=past_only, dynamic_categorical={"kind": kind})
+    assert task.past_only_covariates == ["temperature", "kind"]
+    plain = only(chronos2.forecast([make_task("a", SERIES_A)]))[0]
+    result = only(chronos2.forecast([task]))[0]
+    batched = only(
+        chronos2.forecast(
+            [
+                task,
+                make_task("b", SERIES_B, group="caller-b"),
+                covariate_task("c", SERIES_B, "caller-c"),
+            ]
+        )
+    )[0]
+
+    # The pipeline itself, given the covariates as past-only (no future_covariates at all).
+    expected, expected_mean = pipeline_alone(
+        chronos2.model,
+        {
+            "target": SERIES_A,
+            "past_covariates": {"temperature": past_only["temperature"], "kind": kind.astype(str)},
+        },
+    )
+    levels = list(chronos2.model.quantiles)
+    assert result.covariates_used
+    assert not np.allclose(result.median, plain.median)
+    for found in (result, batched):
+        np.testing.assert_allclose(found.mean, expected_mean, rtol=RTOL)
+        np.testing.assert_allclose(found.median, expected[levels.index(0.5)], rtol=RTOL)
+        np.testing.assert_allclose(found.quantiles[0.9], expected[levels.index(0.9)], rtol=RTOL)
+
+
 def test_chronos2_static_covariates_are_not_sent(chronos2) -> None:
     plain = only(chronos2.forecast([make_task("a", SERIES_A)]))[0]
     static = only(chronos2.forecast([make_task("a", SERIES_A, static_numerical={"size": 3.0})]))[0]

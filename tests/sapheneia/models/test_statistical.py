@@ -11,7 +11,12 @@ from statsforecast.utils import AirPassengersDF
 
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles, build_tasks
-from sapheneia.errors import CovariatesNotSupported, InvalidInput, SeriesTooShort
+from sapheneia.errors import (
+    CovariatesNotSupported,
+    InvalidInput,
+    MissingFutureCovariates,
+    SeriesTooShort,
+)
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
 from sapheneia.models.statistical import ARIMA_BOUNDS, ARIMA_MAX_CONTEXT
@@ -95,6 +100,22 @@ def test_arima_uses_an_exogenous_regressor() -> None:
     assert covariate.covariates_used and not plain.covariates_used
     # The regressor's +/-3 swings show up as alternating jumps in the forecast.
     assert np.all(np.abs(np.diff(covariate.mean)) > 100)
+
+
+def test_a_past_only_covariate_is_refused_with_what_to_add() -> None:
+    frame = AirPassengersDF.assign(promo=np.arange(len(AirPassengersDF), dtype=float))
+    roles = ColumnRoles(covariates={"promo": "dynamic_numerical"})
+    tasks = build_tasks(frame, roles, 3)  # no rows after the history: promo is past-only
+    (outcome,) = adapter("auto-arima").forecast(tasks)
+    assert isinstance(outcome, MissingFutureCovariates)
+    assert outcome.message == (
+        "series '1' needs values of covariate 'promo' for all 3 future timestamps; 3 are missing "
+        "(first: 1961-01-31T00:00:00, 1961-02-28T00:00:00, 1961-03-31T00:00:00). Add rows after "
+        "the history with an empty target and the covariate values"
+    )
+    # A model that reads no covariates at all says so first.
+    (outcome,) = adapter("seasonal-naive").forecast(tasks)
+    assert isinstance(outcome, CovariatesNotSupported)
 
 
 def test_covariates_are_refused_where_unsupported() -> None:
