@@ -84,12 +84,14 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if not config.checkpoint:
         print(f"'{config.id}' has no weights to download")
         return 0
-    model_dir = get_settings().model_dir or Path("models")
+    model_dir = get_settings().model_dir
     destination = Path(args.to) if args.to else store_path(model_dir, config.checkpoint)
     path = pull(config.checkpoint, destination)
     print(f"weights of '{config.id}' are in {path}")
-    if not args.to:
-        print(f"serve them with SAPHENEIA_MODEL_DIR={model_dir}")
+    if args.to:
+        print(f"serve them with `checkpoint: {path}` in the config of '{config.id}'")
+    else:
+        print(f"the server reads them from there (SAPHENEIA_MODEL_DIR={model_dir})")
     return 0
 
 
@@ -128,7 +130,9 @@ def parser() -> argparse.ArgumentParser:
 
     pull = commands.add_parser("pull", help="download a model's weights for offline use")
     pull.add_argument("model")
-    pull.add_argument("--to", help="directory (default: the weights store)")
+    pull.add_argument(
+        "--to", help="directory (default: the weights store, SAPHENEIA_MODEL_DIR or ./models)"
+    )
     pull.set_defaults(run=cmd_pull)
 
     commands.add_parser("keys", help="show where the API key is").set_defaults(run=cmd_keys)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,7 +28,12 @@ class Settings(BaseSettings):
         description="File with one key per line; generated (mode 600) when no key is set anywhere.",
     )
     data_dir: Path = Field(default=Path("data"), validation_alias="SAPHENEIA_DATA_DIR")
-    model_dir: Path | None = Field(default=None, validation_alias="SAPHENEIA_MODEL_DIR")
+    model_dir: Path = Field(
+        default=Path("models"),
+        validation_alias="SAPHENEIA_MODEL_DIR",
+        description="Weights store: where `sapheneia pull` writes and the server looks first "
+        "(then the Hugging Face cache). Relative paths are resolved against the working directory.",
+    )
     state_dir: Path = Field(default=Path(".sapheneia"), validation_alias="SAPHENEIA_STATE_DIR")
     allow_private_urls: bool = Field(default=False, validation_alias="SAPHENEIA_ALLOW_PRIVATE_URLS")
     # s3:// and gs:// read with the server's own cloud credentials: off unless the operator opts in.
@@ -56,6 +61,12 @@ class Settings(BaseSettings):
     timesfm20_default_horizon_len: int | None = Field(
         default=None, ge=1, validation_alias="TIMESFM20_DEFAULT_HORIZON_LEN"
     )
+
+    @field_validator("model_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Absolute once read, so pull and the server agree whatever directory each runs from next.
+        return value.expanduser().resolve()
 
     def legacy_timesfm20(self) -> tuple[dict[str, str], dict[str, int]]:
         """Config overrides and request defaults for timesfm-2.0 from the earlier product's names."""

@@ -9,7 +9,7 @@ export PATH="$PWD/$VENV/bin:$PATH"
 # `ray start` passes on to them.
 export SAPHENEIA_DATA_DIR="$(realpath -m "${SAPHENEIA_DATA_DIR:-data}")"
 export SAPHENEIA_STATE_DIR="$(realpath -m "${SAPHENEIA_STATE_DIR:-.sapheneia}")"
-if [ -n "${SAPHENEIA_MODEL_DIR:-}" ]; then export SAPHENEIA_MODEL_DIR="$(realpath -m "$SAPHENEIA_MODEL_DIR")"; fi
+export SAPHENEIA_MODEL_DIR="$(realpath -m "${SAPHENEIA_MODEL_DIR:-models}")"
 if [ -f .env ]; then set -a; . ./.env; set +a; fi
 mkdir -p "$SAPHENEIA_DATA_DIR"
 # Tell the operator where the API key is before anything else (generated owner-only if none is set).

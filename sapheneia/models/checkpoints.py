@@ -1,4 +1,5 @@
-"""Where a model's weights come from: a local directory, the weights store, the hub cache, or the hub.
+"""Where a model's weights come from: a local directory, the weights store (``Settings.model_dir``,
+where ``sapheneia pull`` writes), the hub cache, or the hub.
 
 Without network a hub download hangs for half a minute before failing; we look locally first and
 probe the hub with a short socket timeout so an offline start reports ``unavailable`` in seconds.
@@ -38,7 +39,8 @@ def resolve_checkpoint(model_id: str, checkpoint: str, model_dir: Path | None = 
     """
     fix = (
         f"run `sapheneia pull {model_id}` on a machine with network access (it stores the weights "
-        f"under SAPHENEIA_MODEL_DIR), or set `checkpoint:` of '{model_id}' to a local directory"
+        "in the weights store, SAPHENEIA_MODEL_DIR, default ./models, which the server reads), or "
+        f"set `checkpoint:` of '{model_id}' to a local directory"
     )
     local = Path(checkpoint).expanduser()
     if local.is_dir():

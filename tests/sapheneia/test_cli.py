@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import huggingface_hub
 import pandas as pd
+import pytest
 from statsforecast.utils import AirPassengersDF
+
+from sapheneia import cli
+from sapheneia.config import ModelConfig
+from sapheneia.models import checkpoints, create_adapter
+from sapheneia.settings import get_settings
+from sapheneia.testing.chronos import write_tiny_chronos_bolt
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +93,48 @@ def test_pull_without_network_says_what_to_do(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot reach the Hugging Face hub" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_pull_writes_where_the_server_looks_when_no_model_dir_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+) -> None:
+    monkeypatch.delenv("SAPHENEIA_MODEL_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    # Only the network is replaced: the "download" writes a tiny random-weight Chronos-Bolt.
+    downloads: list[str] = []
+
+    def snapshot_download(repo_id: str, local_dir: Path) -> str:
+        downloads.append(repo_id)
+        write_tiny_chronos_bolt(Path(local_dir))
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda: True)
+    models_dir = str(ROOT / "configs" / "models")
+    assert cli.main(["--models-dir", models_dir, "pull", "chronos-bolt-tiny"]) == 0
+    assert downloads == ["amazon/chronos-bolt-tiny"]
+    stored = tmp_path / "models" / "amazon--chronos-bolt-tiny"
+    assert (stored / "config.json").is_file()
+
+    # The server's lookup, offline, with the same (unset) environment, finds those weights.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert (
+        checkpoints.resolve_checkpoint(
+            "chronos-bolt-tiny", "amazon/chronos-bolt-tiny", get_settings().model_dir
+        )
+        == stored
+    )
+    adapter = create_adapter(
+        ModelConfig(
+            id="chronos-bolt-tiny", adapter="chronos-bolt", checkpoint="amazon/chronos-bolt-tiny"
+        )
+    )
+    adapter.load()
+    assert adapter.loaded and adapter.capabilities.max_context == 64
