@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from statsforecast.models import RandomWalkWithDrift
 
 from sapheneia.config import ModelConfig
-from sapheneia.models import create_adapter
+from sapheneia.errors import InvalidInput
+from sapheneia.models import create_adapter, validate_config
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 HORIZON = 6
@@ -63,3 +65,18 @@ def test_custom_adapter_gets_the_base_class_checks() -> None:
     assert getattr(short, "code", None) == "series_too_short"
     assert isinstance(long, ForecastResult)
     np.testing.assert_allclose(long.mean, 99 + np.arange(1, HORIZON + 1))
+
+
+def test_custom_adapter_options_are_checked_like_the_built_in_ones() -> None:
+    config = ModelConfig(
+        id="my-drift", adapter="examples.custom_adapter:DriftAdapter", options={"max_contxt": 9}
+    )
+    with pytest.raises(InvalidInput) as raised:
+        validate_config(config)
+    assert raised.value.message == (
+        "model 'my-drift': unknown option 'max_contxt'. Valid options: max_context"
+    )
+    unloaded = create_adapter(config.model_copy(update={"options": {}}))
+    (outcome,) = unloaded.forecast([make_task(np.arange(10.0), (0.5,))])
+    assert getattr(outcome, "code", None) == "model_unavailable"
+    assert "is not loaded" in str(outcome)
