@@ -10,7 +10,6 @@ bad task.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sapheneia.config import ModelConfig
 from sapheneia.data.covariates import missing_future_covariates
@@ -31,6 +30,9 @@ from sapheneia.errors import (
     SapheneiaError,
     SeriesTooShort,
 )
+from sapheneia.models.levels import select_level
+from sapheneia.models.options import NoOptions, options_message
+from sapheneia.models.requirements import check_requirements
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 logger = logging.getLogger(__name__)
@@ -75,12 +77,6 @@ class NativeForecast:
     levels: tuple[float, ...]
     values: np.ndarray
     covariates_used: bool = False
-
-
-class NoOptions(BaseModel):
-    """The options of an adapter that takes none: any option is a mistake."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 #: Options that, when an adapter's options model has them, set the capability of the same name.
@@ -148,16 +144,7 @@ class ModelAdapter(ABC):
 
     def check_requirements(self) -> None:
         """Raise ``ModelUnavailable`` with the install command when a required module is missing."""
-        missing = [module for module in self.requires if not _importable(module)]
-        if not missing:
-            return
-        needs = f"the {self.extra} extra" if self.extra else f"the package {', '.join(missing)}"
-        fix = self.install or (
-            f"pip install 'sapheneia[{self.extra}]'"
-            if self.extra
-            else f"pip install {' '.join(missing)}"
-        )
-        raise ModelUnavailable(f"model '{self.name}' needs {needs}: {fix}")
+        check_requirements(self.name, self.requires, self.extra, self.install)
 
     def checkpoint_path(self) -> Path | None:
         """The local directory of the weights (``config.checkpoint`` or ``default_checkpoint``),
@@ -280,44 +267,3 @@ class ModelAdapter(ABC):
             interpolated=tuple(interpolated),
             covariates_used=native.covariates_used,
         )
-
-
-def options_message(model_id: str, options: type[BaseModel], error: ValidationError) -> str:
-    """One line naming each bad option of ``model_id`` and every valid one."""
-    problems = []
-    for problem in error.errors():
-        name = ".".join(str(part) for part in problem["loc"])
-        if problem["type"] == "extra_forbidden":
-            problems.append(f"unknown option '{name}'")
-        elif name:
-            problems.append(f"option '{name}': {problem['msg']}")
-        else:
-            problems.append(str(problem["msg"]).removeprefix("Value error, "))
-    valid = ", ".join(sorted(options.model_fields)) or "none"
-    return f"model '{model_id}': {'; '.join(problems)}. Valid options: {valid}"
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a parent package missing, or blocked in sys.modules
-        return False
-
-
-def select_level(
-    levels: Sequence[float], values: np.ndarray, level: float
-) -> tuple[np.ndarray, bool]:
-    """The row of ``values`` ``(n_levels, horizon)`` at ``level``; linear in between, flat outside.
-
-    Returns the row and whether it was native (no interpolation).
-    """
-    native = np.asarray(levels, dtype=float)
-    match = np.flatnonzero(np.isclose(native, level, atol=1e-9))
-    if match.size:
-        return np.asarray(values[match[0]], dtype=float), True
-    order = np.argsort(native)
-    native, rows = native[order], np.asarray(values, dtype=float)[order]
-    interpolated = np.array(
-        [np.interp(level, native, rows[:, step]) for step in range(rows.shape[1])]
-    )
-    return interpolated, False
