@@ -8,7 +8,6 @@ reuses it through ``XRegForecaster``, which lets that code drive any base foreca
 
 from __future__ import annotations
 
-import importlib.util
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from sapheneia.errors import (
     MissingFutureCovariates,
 )
 from sapheneia.models.base import NativeForecast
+from sapheneia.models.requirements import importable
 from sapheneia.tasks import COVARIATE_ROLES, DECILES, ForecastTask
 
 #: Quantile levels of every TimesFM output head; output index 0 is the mean, 1..9 these levels.
@@ -53,7 +53,7 @@ class TimesFMXRegOptions(TimesFMOptions):
 
 def require_xreg(model_id: str) -> None:
     """Covariates need jax and scikit-learn; say so as a 4xx when the server lacks them."""
-    missing = [name for name in ("jax", "sklearn") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("jax", "sklearn") if not importable(name)]
     if missing:
         raise CovariatesNotSupported(
             f"covariates with model '{model_id}' need the packages jax and scikit-learn, which "
