@@ -43,7 +43,7 @@ def create_api(gateway: Ingress) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         )
-    max_bytes = gateway.options.max_request_bytes
+    max_bytes = gateway.limits.max_bytes
 
     @app.middleware("http")
     async def request_id_and_size_cap(

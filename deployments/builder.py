@@ -17,6 +17,7 @@ from ray.serve import Application
 from deployments.ingress import Ingress, IngressOptions
 from deployments.model_server import BatchSettings, ModelServer
 from sapheneia.config import ModelConfig, load_model_configs
+from sapheneia.data import DataLimits
 from sapheneia.keys import digest, ensure_keys
 from sapheneia.models.registry import validate_config
 from sapheneia.settings import Settings
@@ -155,11 +156,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         logger.warning("API keys are read from %s", key_file.resolve())
     return IngressOptions(
         key_digests=[digest(k) for k in keys],
-        data_dir=settings.data_dir.resolve(),
-        max_request_bytes=settings.max_request_bytes,
-        url_timeout_s=settings.url_timeout_s,
-        allow_private_urls=settings.allow_private_urls,
-        allow_object_stores=settings.allow_object_stores,
+        limits=DataLimits.from_settings(settings),
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         rate_limit_per_minute=settings.rate_limit_per_minute,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,

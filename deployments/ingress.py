@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,11 +27,7 @@ class IngressOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key_digests: list[str] = Field(description="SHA-256 digests of the accepted API keys.")
-    data_dir: Path
-    max_request_bytes: int = 20 * 1024 * 1024
-    url_timeout_s: float = 10.0
-    allow_private_urls: bool = False
-    allow_object_stores: bool = False
+    limits: DataLimits = Field(description="Where data may come from and how much of it.")
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = 600
     lifecycle_timeout_s: float = 120.0
@@ -57,13 +52,7 @@ class Ingress:
         self.options = options
         self.aliases = {alias: cfg.id for cfg in configs.values() for alias in cfg.aliases}
         self.keys = KeyChecker(options.key_digests, options.rate_limit_per_minute)
-        self.limits = DataLimits(
-            data_dir=options.data_dir,
-            max_bytes=options.max_request_bytes,
-            timeout_s=options.url_timeout_s,
-            allow_private_urls=options.allow_private_urls,
-            allow_object_stores=options.allow_object_stores,
-        )
+        self.limits = options.limits
         self.board = get_board(run_id)
         self.started = time.time()
 

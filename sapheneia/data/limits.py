@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sapheneia.settings import Settings
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -26,3 +30,14 @@ class DataLimits:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DataLimits:
+        """The limits an operator set through the environment; the one place they are read."""
+        return cls(
+            data_dir=settings.data_dir.resolve(),
+            max_bytes=settings.max_request_bytes,
+            timeout_s=settings.url_timeout_s,
+            allow_private_urls=settings.allow_private_urls,
+            allow_object_stores=settings.allow_object_stores,
+        )

@@ -124,9 +124,9 @@ def test_data_source_switches_reach_the_ingress(tmp_path: Path) -> None:
         SAPHENEIA_ALLOW_PRIVATE_URLS=True,
     )
     options = ingress_options(settings, IngressEntry())
-    assert options.allow_object_stores and options.allow_private_urls
+    assert options.limits.allow_object_stores and options.limits.allow_private_urls
     defaults = ingress_options(Settings(api_keys="k", state_dir=tmp_path), IngressEntry())
-    assert not defaults.allow_object_stores and not defaults.allow_private_urls
+    assert not defaults.limits.allow_object_stores and not defaults.limits.allow_private_urls
 
 
 def test_a_misspelt_option_fails_the_build_naming_it_and_the_valid_ones(tmp_path: Path) -> None:
