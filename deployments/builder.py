@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
@@ -16,6 +16,7 @@ from ray.serve import Application
 
 from deployments.ingress import Ingress, IngressOptions
 from deployments.model_server import BatchSettings, ModelServer
+from deployments.serve_options import SERVE_KEYS, ServeOptions
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
 from sapheneia.keys import digest, ensure_keys
@@ -28,41 +29,49 @@ logger = logging.getLogger("ray.serve")
 BATCHES_IN_FLIGHT = 2
 
 
+# Keys of a model entry that override its configs/models/<id>.yaml (ModelConfig's own fields).
+CONFIG_KEYS = frozenset(ModelConfig.model_fields) - {"id"}
+DEFAULT_ACTOR_OPTIONS = {"num_cpus": 0.5}
+
+
 class ModelEntry(BaseModel):
-    """One served model: which config, how many replicas, what resources, what batching."""
+    """One served model in serve_config.yaml, a flat mapping split three ways: ``id``;
+    ``ModelConfig`` fields that override the model's YAML (validated by ``ModelConfig`` when merged);
+    Ray Serve's deployment options (validated by Serve's schema); and ``user_config`` (batching)."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="Model id; its defaults come from configs/models/<id>.yaml.")
-    adapter: str | None = Field(default=None, description="Overrides the config's adapter.")
-    checkpoint: str | None = Field(default=None, description="Hub id or local directory.")
-    aliases: list[str] | None = Field(default=None, description="Other ids for the same model.")
-    device: str | None = Field(default=None, description="'auto', 'cpu' or 'cuda'.")
-    dtype: str | None = Field(default=None, description="float32, bfloat16 or float16.")
-    licence_acknowledged: bool | None = Field(
-        default=None, description="For non-commercial weights."
-    )
-    threads: int | None = Field(default=None, ge=1, description="torch threads per replica.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Merged over the config's.")
-    num_replicas: int | Literal["auto"] = Field(default=1, description="Fixed count or 'auto'.")
-    autoscaling_config: dict[str, Any] | None = Field(
-        default=None, description="Ray Serve autoscaling (min_replicas, max_replicas, ...)."
-    )
-    ray_actor_options: dict[str, Any] = Field(
-        default_factory=lambda: {"num_cpus": 0.5},
-        description="Resources per replica: num_cpus, fractional num_gpus, memory.",
-    )
-    max_ongoing_requests: int | None = Field(
-        default=None, description="Derived from the batch size when omitted, so batches can fill."
-    )
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    serve: ServeOptions = Field(default_factory=ServeOptions)
     user_config: BatchSettings = Field(default_factory=BatchSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or "overrides" in raw or "serve" in raw:
+            return raw
+        unknown = set(raw) - CONFIG_KEYS - SERVE_KEYS - {"id", "user_config"}
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {', '.join(sorted(unknown))} for model '{raw.get('id')}'; valid: "
+                f"id, user_config, model keys {', '.join(sorted(CONFIG_KEYS))}, Ray Serve keys "
+                f"{', '.join(sorted(SERVE_KEYS))}"
+            )
+        return {
+            "id": raw.get("id"),
+            "overrides": {k: v for k, v in raw.items() if k in CONFIG_KEYS},
+            "serve": {k: v for k, v in raw.items() if k in SERVE_KEYS},
+            "user_config": raw.get("user_config", {}),
+        }
 
     @model_validator(mode="after")
     def _room_for_batches(self) -> ModelEntry:
         needed = self.user_config.max_batch_size
-        if self.max_ongoing_requests is not None and self.max_ongoing_requests < needed:
+        ongoing = self.serve.max_ongoing_requests
+        if "max_ongoing_requests" in self.serve.model_fields_set and ongoing < needed:
             raise ValueError(
-                f"model '{self.id}': max_ongoing_requests ({self.max_ongoing_requests}) must be at "
+                f"model '{self.id}': max_ongoing_requests ({ongoing}) must be at "
                 f"least max_batch_size ({needed}), or batches can never fill"
             )
         return self
@@ -118,7 +127,7 @@ def model_configs(args: AppArgs, settings: Settings | None = None) -> dict[str, 
     names: dict[str, str] = {}
     for entry in args.models:
         base = known.get(entry.id)
-        if base is None and entry.adapter is None:
+        if base is None and "adapter" not in entry.overrides:
             raise ValueError(
                 f"unknown model id '{entry.id}': add {args.models_dir}/{entry.id}.yaml or give it an "
                 f"'adapter'; known ids: {', '.join(sorted(known))}"
@@ -126,20 +135,10 @@ def model_configs(args: AppArgs, settings: Settings | None = None) -> dict[str, 
         fields: dict[str, Any] = base.model_dump() if base else {"id": entry.id}
         if entry.id == LEGACY_TIMESFM:
             fields.update(legacy)
-        overrides = entry.model_dump(
-            include={
-                "adapter",
-                "checkpoint",
-                "aliases",
-                "device",
-                "dtype",
-                "licence_acknowledged",
-                "threads",
-            },
-            exclude_none=True,
-        )
-        fields.update(overrides)
-        fields["options"] = {**fields.get("options", {}), **entry.options}
+        overrides = dict(entry.overrides)
+        # Options merge key by key over the YAML's; every other key replaces the YAML's value.
+        options = {**fields.get("options", {}), **overrides.pop("options", {})}
+        fields.update(overrides, options=options)
         config = ModelConfig.model_validate(fields)
         validate_config(config)
         for name in [config.id, *config.aliases]:
@@ -165,18 +164,18 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
 
 
 def deployment_options(entry: ModelEntry) -> dict[str, Any]:
+    """Serve's options for one model: the operator's keys over our defaults."""
     batch = entry.user_config.max_batch_size
     options: dict[str, Any] = {
-        "name": f"model-{entry.id}",
-        "ray_actor_options": entry.ray_actor_options,
-        "max_ongoing_requests": entry.max_ongoing_requests or batch * BATCHES_IN_FLIGHT,
-        "user_config": entry.user_config.model_dump(),
+        "ray_actor_options": DEFAULT_ACTOR_OPTIONS,
+        "max_ongoing_requests": batch * BATCHES_IN_FLIGHT,
         "health_check_period_s": 10,
+        **entry.serve.for_deployment(),
+        "name": f"model-{entry.id}",
+        "user_config": entry.user_config.model_dump(),
     }
-    if entry.autoscaling_config is not None or entry.num_replicas == "auto":
-        options["autoscaling_config"] = entry.autoscaling_config or {}
-    else:
-        options["num_replicas"] = entry.num_replicas
+    if "autoscaling_config" in options:
+        options.pop("num_replicas", None)
     return options
 
 

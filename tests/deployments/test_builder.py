@@ -144,3 +144,48 @@ def test_a_misspelt_option_fails_the_build_naming_it_and_the_valid_ones(tmp_path
         "model 'chronos-2': unknown option 'cross_learnin'. "
         "Valid options: batch_size, cross_learning, max_context, max_horizon"
     )
+
+
+@pytest.mark.parametrize(
+    ("entry", "bad_key"),
+    [
+        ({"ray_actor_options": {"num_cpu": 1}}, "num_cpu"),
+        ({"autoscaling_config": {"min_replica": 1}}, "min_replica"),
+        ({"num_replica": 2}, "num_replica"),
+    ],
+)
+def test_typos_in_serve_options_fail_with_the_key(entry: dict, bad_key: str) -> None:
+    with pytest.raises(ValidationError, match=bad_key):
+        AppArgs.model_validate({"models": [{"id": "auto-ets", **entry}]})
+
+
+def test_serve_validates_its_own_options() -> None:
+    # Serve's own rule, from Serve's schema: a fixed count and autoscaling exclude each other.
+    with pytest.raises(ValidationError, match="num_replicas is not allowed"):
+        AppArgs.model_validate(
+            {
+                "models": [
+                    {"id": "auto-ets", "num_replicas": 2, "autoscaling_config": {"max_replicas": 3}}
+                ]
+            }
+        )
+
+
+def test_serve_options_pass_through_over_the_defaults() -> None:
+    (entry,) = AppArgs.model_validate(
+        {
+            "models": [
+                {
+                    "id": "auto-ets",
+                    "max_queued_requests": 100,
+                    "autoscaling_config": {"min_replicas": 1, "max_replicas": 3},
+                    "ray_actor_options": {"num_cpus": 0.25},
+                }
+            ]
+        }
+    ).models
+    options = deployment_options(entry)
+    assert options["max_queued_requests"] == 100
+    assert options["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 3}
+    assert options["ray_actor_options"] == {"num_cpus": 0.25}
+    assert "num_replicas" not in options and options["name"] == "model-auto-ets"
