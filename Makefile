@@ -4,14 +4,21 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= covariates,chronos,prophet,flowstate,ui-test,dev
+# Which torch build: `pypi` (default) takes torch==2.13.0 from PyPI, which on an ordinary Linux
+# x86_64 machine is the CUDA build (several GB; runs on the CPU too) and where pip has a CPU wheel
+# cached locally is that one; `cpu` takes the CPU-only build from PyTorch's own index (about 200 MB,
+# no GPU), which needs https://download.pytorch.org reachable.
+TORCH ?= pypi
+TORCH_INDEX_cpu := --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+TORCH_INDEX_pypi :=
 
 .PHONY: install run stop test lint format unit browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# Pinned CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# torch pinned first, so no other package's looser requirement picks a different build.
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX_$(TORCH)) torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	# FlowState: granite-tsfm's metadata asks for torch<2.12, yet it runs on 2.13.
 	$(BIN)/python -m pip install --quiet --no-deps granite-tsfm==0.3.11

@@ -5,21 +5,25 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from deployments.deps import read_body
-from deployments.errors import REQUEST_ID_HEADER, error_response, install_error_handlers
+from deployments.errors import (
+    REQUEST_ID_HEADER,
+    echoed_request_id,
+    error_response,
+    install_error_handlers,
+    server_error_response,
+)
+from deployments.gateway import Gateway
 from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
 from deployments.routes_v1 import v1_router
 from deployments.routes_v2 import v2_router
+from sapheneia import __version__
 from sapheneia.errors import PayloadTooLarge
-
-if TYPE_CHECKING:
-    from deployments.ingress import Ingress
 
 DESCRIPTION = """Forecasts from time-series foundation models and statistical forecasters.
 
@@ -30,19 +34,10 @@ Send `Authorization: Bearer <key>` on every route except `/`, `/health` and thes
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def create_api(gateway: Ingress) -> FastAPI:
-    from deployments.ingress import API_VERSION
-
-    app = FastAPI(title="Sapheneia", version=API_VERSION, description=DESCRIPTION)
+def create_api(gateway: Gateway) -> FastAPI:
+    app = FastAPI(title="Sapheneia", version=__version__, description=DESCRIPTION)
     app.state.gateway = gateway
     install_error_handlers(app)
-    if gateway.options.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=gateway.options.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
-        )
     max_bytes = gateway.limits.max_bytes
 
     @app.middleware("http")
@@ -50,6 +45,7 @@ def create_api(gateway: Ingress) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        # The caller's id is for logs and the response only; nothing is grouped by it.
         request.state.request_id = (
             incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         )
@@ -60,14 +56,28 @@ def create_api(gateway: Ingress) -> FastAPI:
         )
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
             return error_response(request, 413, "payload_too_large", too_large)
-        if length is None and request.method == "POST":
-            # A chunked body declares no size: read it here under the cap (Starlette replays it
-            # to the route), so that no route ever buffers more than the limit.
-            try:
+        try:
+            if length is None and request.method == "POST":
+                # A chunked body declares no size: read it here under the cap (Starlette replays
+                # it to the route), so that no route ever buffers more than the limit.
                 await read_body(request, max_bytes)
-            except PayloadTooLarge:
-                return error_response(request, 413, "payload_too_large", too_large)
-        return await call_next(request)
+            response = await call_next(request)
+        except PayloadTooLarge:
+            return error_response(request, 413, "payload_too_large", too_large)
+        except Exception:
+            # Answered here, inside the CORS middleware, so a 500 carries CORS headers too.
+            return server_error_response(request)
+        response.headers.update(echoed_request_id(request))
+        return response
+
+    if gateway.options.cors_origins:
+        # Added last, so it wraps every other middleware: error answers get CORS headers too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=gateway.options.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        )
 
     app.include_router(discovery_router())
     app.include_router(v1_router())

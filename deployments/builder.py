@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ray import serve
 from ray.serve import Application
 
-from deployments.ingress import Ingress, IngressOptions
+from deployments.ingress import Ingress
 from deployments.model_server import BatchSettings, ModelServer
+from deployments.options import IngressOptions
 from deployments.serve_options import SERVE_KEYS, ServeOptions
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
@@ -153,8 +154,10 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
     keys, key_file = ensure_keys(settings)
     if key_file is not None:
         logger.warning("API keys are read from %s", key_file.resolve())
+    digests = [digest(k) for k in keys]
     return IngressOptions(
-        key_digests=[digest(k) for k in keys],
+        key_digests=digests,
+        admin_key_digests=digests,
         limits=DataLimits.from_settings(settings),
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         rate_limit_per_minute=settings.rate_limit_per_minute,

@@ -1,34 +1,33 @@
-"""FastAPI dependencies shared by the routers: the gateway and the caller's key."""
+"""FastAPI dependencies shared by the routers: the gateway, the caller, the capped body."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from deployments.auth import Caller
+from deployments.gateway import Gateway
 from sapheneia.errors import PayloadTooLarge
-
-if TYPE_CHECKING:
-    from deployments.ingress import Ingress
 
 # auto_error=False: a missing key gets our own 401 body, not FastAPI's 403 {"detail": ...}.
 bearer = HTTPBearer(auto_error=False, description="API key as 'Authorization: Bearer <key>'.")
 
 
-def get_gateway(request: Request) -> Ingress:
-    gateway: Ingress = request.app.state.gateway
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
     return gateway
 
 
-Gateway = Annotated["Ingress", Depends(get_gateway)]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def require_key(
+def authenticate(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str:
-    """The caller's key digest; every protected route depends on this.
+) -> Caller:
+    """The caller; every protected route depends on this.
 
     ``bearer`` only declares the scheme in the OpenAPI document; the check is ours so that every
     failure has the one error shape.
@@ -38,11 +37,21 @@ def require_key(
     return caller
 
 
-Caller = Annotated[str, Depends(require_key)]
+def authenticate_admin(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    """The caller, who must hold an admin key (lifecycle routes)."""
+    caller.require_admin("changing a model's state")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
+AdminDep = Annotated[Caller, Depends(authenticate_admin)]
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refusing it as soon as it passes ``max_bytes`` (chunked uploads too)."""
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

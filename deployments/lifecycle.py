@@ -39,24 +39,35 @@ class ModelStateBoard:
         self.reports: dict[str, dict[str, dict[str, Any]]] = {}
 
     def set_desired(self, model: str, state: str, settings: dict[str, Any]) -> int:
+        """A new generation for every replica to converge to; settings not sent are kept."""
         current = self.desired.get(model, DesiredState())
-        self.desired[model] = DesiredState(state, current.generation + 1, settings)
+        merged = {**current.settings, **settings}
+        self.desired[model] = DesiredState(state, current.generation + 1, merged)
         return current.generation + 1
+
+    def update_settings(self, model: str, settings: dict[str, Any]) -> None:
+        """New request defaults for a model whose weights stay as they are: no new generation, so
+        no replica reloads and no request sees a 503."""
+        current = self.desired.setdefault(model, DesiredState())
+        current.settings = {**current.settings, **settings}
 
     def report(self, model: str, replica: str, status: dict[str, Any]) -> DesiredState:
         """A replica says what it is; the answer is what it should become."""
         self.reports.setdefault(model, {})[replica] = {**status, "seen": time.monotonic()}
         return self.desired.get(model, DesiredState())
 
-    def view(self, model: str) -> dict[str, Any]:
+    def views(self, models: list[str]) -> dict[str, dict[str, Any]]:
+        """Desired state and live reports of each model, in one call for all of them."""
         now = time.monotonic()
-        live = {
-            replica: report
-            for replica, report in self.reports.get(model, {}).items()
-            if now - report["seen"] < STALE_AFTER_S
-        }
-        desired = self.desired.get(model, DesiredState())
-        return {"desired": desired, "replicas": live}
+        views = {}
+        for model in models:
+            live = {
+                replica: report
+                for replica, report in self.reports.get(model, {}).items()
+                if now - report["seen"] < STALE_AFTER_S
+            }
+            views[model] = {"desired": self.desired.get(model, DesiredState()), "replicas": live}
+        return views
 
 
 def get_board(run_id: str) -> Any:
@@ -73,7 +84,21 @@ def get_board(run_id: str) -> Any:
     ).remote()
 
 
-def summarize(view: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelState:
+    """What the routes know of one model, from one look at the board."""
+
+    status: str
+    reason: str | None
+    replicas: int
+    generation: int
+    converged: bool
+    settings: dict[str, Any]
+    # From the replicas' own reports, so listing models needs no call to each deployment.
+    capabilities: dict[str, Any]
+
+
+def summarize(view: dict[str, Any]) -> ModelState:
     """One status for a model from its replicas' reports.
 
     ``ready`` only when every live replica is ready at the desired generation; ``initializing`` while
@@ -96,11 +121,15 @@ def summarize(view: dict[str, Any]) -> dict[str, Any]:
     else:
         status = "uninitialized"
     reasons = sorted({r["reason"] for r in replicas.values() if r.get("reason")})
-    return {
-        "status": status,
-        "reason": "; ".join(reasons) or None,
-        "replicas": len(replicas),
-        "generation": desired.generation,
-        "converged": converged,
-        "settings": desired.settings,
-    }
+    capabilities: dict[str, Any] = next(
+        (r["capabilities"] for r in replicas.values() if "capabilities" in r), {}
+    )
+    return ModelState(
+        status=status,
+        reason="; ".join(reasons) or None,
+        replicas=len(replicas),
+        generation=desired.generation,
+        converged=converged,
+        settings=dict(desired.settings),
+        capabilities=capabilities,
+    )

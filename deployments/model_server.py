@@ -112,6 +112,8 @@ class ModelServer:
             "reason": self.reason,
             "generation": self.generation,
             "replica": self.replica,
+            # Read each time: some adapters learn their limits from the weights they load.
+            "capabilities": self.adapter.capabilities.as_dict(),
         }
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -130,9 +132,6 @@ class ModelServer:
             self._stop.set()
 
     # -- forecasting -----------------------------------------------------------------------------
-
-    def capabilities(self) -> dict[str, Any]:
-        return self.adapter.capabilities.as_dict()
 
     async def forecast(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
         """Forecast one request's tasks; each joins the shared batch queue on its own."""

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import uuid
 
-import pandas as pd
 from fastapi import APIRouter, Request, Response
 
-from deployments.deps import Caller, Gateway, read_body
-from deployments.schemas import BacktestRequest, parse_body
-from sapheneia.data import load_table
-from sapheneia.evaluation import line_up, rolling_windows, score, window_tasks
+from deployments.deps import CallerDep, GatewayDep
+from deployments.parsing import parse_table_request, upload_doc
+from deployments.schemas import BacktestRequest
+from sapheneia.evaluation import plan_backtest, report
+
+BACKTEST_EXAMPLE = {
+    "models": ["seasonal-naive", "auto-ets"],
+    "horizon": 3,
+    "n_windows": 2,
+    "data": [{"unique_id": "a", "ds": f"2024-{m:02d}-01", "y": 10 + m} for m in range(1, 13)],
+}
 
 
 def backtest_router() -> APIRouter:
@@ -20,67 +26,48 @@ def backtest_router() -> APIRouter:
 
     @router.post(
         "/backtest",
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/BacktestRequest"}}
-                },
-                "required": True,
-            }
-        },
+        openapi_extra=upload_doc(
+            "BacktestRequest", BACKTEST_EXAMPLE, '{"models": ["auto-ets"], "horizon": 12}'
+        ),
     )
-    async def backtest(request: Request, gateway: Gateway, _: Caller) -> Response:
-        """Rolling-origin backtest of one or more models: MASE, sMAPE, WQL and 80% coverage."""
-        raw = await read_body(request, gateway.limits.max_bytes)
-        body = parse_body(BacktestRequest, raw)
+    async def backtest(request: Request, gateway: GatewayDep, _: CallerDep) -> Response:
+        """Rolling-origin backtest of one or more models: MASE, sMAPE, WQL and 80% coverage.
+        JSON rows, or a CSV/Parquet upload as multipart 'file'."""
+        body, frame = await parse_table_request(request, BacktestRequest, gateway.limits)
         model_ids = [gateway.resolve(m) for m in body.models]
-        source: Any = body.data if body.data is not None else body.source
-        frame = await asyncio.to_thread(load_table, source, gateway.limits)
-        roles = body.roles(frame.columns)
-        windows = await asyncio.to_thread(
-            rolling_windows,
+        plan = await asyncio.to_thread(
+            plan_backtest,
             frame,
-            roles,
+            body.roles(frame.columns),
             horizon=body.horizon,
             n_windows=body.n_windows,
             step=body.step,
+            quantiles=body.quantiles,
+            context_length=body.context_length,
+            freq=body.freq,
+            group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
         )
-        tasks = [
-            await asyncio.to_thread(
-                window_tasks,
-                window,
-                roles,
-                horizon=body.horizon,
-                quantiles=body.quantiles,
-                context_length=body.context_length,
-                freq=body.freq,
-                group=request.state.request_id,
-            )
-            for window in windows
-        ]
         # Every window of every model at once: the model deployments batch them.
-        calls = [
-            gateway.forecast(model_id, window_tasks_)
-            for model_id in model_ids
-            for window_tasks_ in tasks
-        ]
-        outcomes = await asyncio.gather(*calls)
-        lined = [
-            line_up(windows[index % len(windows)], model_ids[index // len(windows)], results)
-            for index, results in enumerate(outcomes)
-        ]
-        forecasts = pd.concat(lined, ignore_index=True)
-        metrics = await asyncio.to_thread(score, forecasts, windows, tasks[0][0].freq)
+        outcomes = await asyncio.gather(
+            *(gateway.forecast(model_id, tasks) for model_id in model_ids for tasks in plan.tasks)
+        )
+        windows = len(plan.windows)
+        results = {
+            model_id: outcomes[index * windows : (index + 1) * windows]
+            for index, model_id in enumerate(model_ids)
+        }
+        scored = await asyncio.to_thread(report, plan, results)
+        forecasts = scored.forecasts
         for column in ("cutoff", "ds"):
             forecasts[column] = forecasts[column].map(lambda t: t.isoformat())
         payload = {
-            "metrics": metrics.round(6).to_dict(orient="records"),
+            "metrics": scored.metrics.round(6).to_dict(orient="records"),
             "forecasts": forecasts.to_dict(orient="records"),
             "metadata": {
-                "windows": len(windows),
+                "windows": windows,
                 "horizon": body.horizon,
                 "step": body.step or body.horizon,
-                "series_count": len(tasks[0]),
+                "series_count": len(plan.tasks[0]),
                 "request_id": request.state.request_id,
             },
         }

@@ -1,13 +1,36 @@
-"""``/``, ``/health``, ``/info``, ``/models``: the earlier product's discovery routes."""
+"""``/``, ``/health``, ``/info``, ``/models``: the earlier product's discovery routes, public.
+
+Public means anyone who reaches the port reads them, so they say what is served and whether it is
+up, nothing more: no error texts, no local paths. The reasons a model is not ready, with the fix,
+are on the authenticated ``/api/v2/models`` and ``/api/v1/{model}/status``.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 
-from deployments.deps import Caller, Gateway
+from deployments.deps import GatewayDep
+from deployments.gateway import Gateway
+from sapheneia import __version__
+
+# A local filesystem path inside a message (not the '//' of a URL).
+_LOCAL_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.~-]+/)*[\w.~-]+")
+
+
+def without_paths(text: str | None) -> str | None:
+    """``text`` with local paths replaced: a caller learns the fix, not the server's layout."""
+    return None if text is None else _LOCAL_PATH.sub("<local path>", text)
+
+
+def public_version(checkpoint: str | None) -> str:
+    """The weights' name for public listings: a hub id as is, a local directory only as 'local'."""
+    if checkpoint is None:
+        return "statistical"
+    return "local" if checkpoint.startswith(("/", "~", ".")) else checkpoint
 
 
 def discovery_router() -> APIRouter:
@@ -16,38 +39,31 @@ def discovery_router() -> APIRouter:
     @router.get("/")
     async def root() -> dict[str, Any]:
         """Service status and where the docs are (public)."""
-        from deployments.ingress import API_VERSION
-
-        return {"status": "ok", "version": API_VERSION, "docs": "/docs", "ui": "/ui"}
+        return {"status": "ok", "version": __version__, "docs": "/docs", "ui": "/ui"}
 
     @router.get("/health")
-    async def health(gateway: Gateway) -> dict[str, Any]:
-        """Per-model status (public): ready, initializing, unavailable (with the fix), ..."""
-        from deployments.ingress import API_VERSION
-
-        statuses = await gateway.all_status()
-        ready = any(s["status"] == "ready" for s in statuses.values())
+    async def health(gateway: GatewayDep) -> dict[str, Any]:
+        """Per-model status (public): ready, initializing, unavailable, error, uninitialized."""
+        states = await gateway.model_states()
+        ready = any(s.status == "ready" for s in states.values())
         return {
             "status": "healthy" if ready else "degraded",
             "timestamp": datetime.now(UTC).isoformat(),
-            "api_version": API_VERSION,
+            "api_version": __version__,
             "models": {
-                model: {"status": s["status"], "error": s["reason"], "replicas": s["replicas"]}
-                for model, s in statuses.items()
+                model: {"status": s.status, "replicas": s.replicas} for model, s in states.items()
             },
         }
 
     @router.get("/info")
-    async def info(gateway: Gateway, _: Caller) -> dict[str, Any]:
-        """Name, version, models and features."""
-        from deployments.ingress import API_VERSION
-
+    async def info(gateway: GatewayDep) -> dict[str, Any]:
+        """Name, version, models and features (public)."""
         return {
             "name": "Sapheneia",
             "description": "Time-series foundation models and statistical forecasters on Ray Serve",
-            "version": API_VERSION,
-            "available_models": sorted(gateway.handles),
-            "aliases": gateway.aliases,
+            "version": __version__,
+            "available_models": sorted(gateway.configs),
+            "aliases": dict(gateway.aliases),
             "documentation": {"openapi": "/openapi.json", "swagger": "/docs", "ui": "/ui"},
             "features": [
                 "many series per request (/api/v2/forecast)",
@@ -60,34 +76,43 @@ def discovery_router() -> APIRouter:
         }
 
     @router.get("/models")
-    async def models(gateway: Gateway, _: Caller) -> dict[str, Any]:
-        """The earlier product's model list, with capabilities."""
-        listing = await model_listing(gateway)
-        return {"models": {m["id"]: m for m in listing}, "count": len(listing)}
+    async def models(gateway: GatewayDep) -> dict[str, Any]:
+        """The earlier product's model list (public): ids, names, versions and statuses."""
+        states = await gateway.model_states()
+        listing = {
+            model_id: {
+                "id": model_id,
+                "name": model_id,
+                "version": public_version(gateway.configs[model_id].checkpoint),
+                "description": gateway.configs[model_id].description,
+                "status": states[model_id].status,
+            }
+            for model_id in sorted(gateway.configs)
+        }
+        return {"models": listing, "count": len(listing)}
 
     return router
 
 
-async def model_listing(gateway: Any) -> list[dict[str, Any]]:
-    """One entry per model: id, description, status with reason, capabilities, licence."""
-    statuses = await gateway.all_status()
+async def model_listing(gateway: Gateway) -> list[dict[str, Any]]:
+    """For callers with a key: each model's status with its reason, capabilities and licence,
+    from one look at the lifecycle board (capabilities travel in the replicas' reports)."""
+    states = await gateway.model_states()
     entries = []
-    for model_id in sorted(gateway.handles):
-        config = gateway.configs[model_id]
-        capabilities = await gateway.capabilities(model_id)
-        status = statuses[model_id]
+    for model_id in sorted(gateway.configs):
+        config, state = gateway.configs[model_id], states[model_id]
         entries.append(
             {
                 "id": model_id,
                 "name": model_id,
-                "version": config.checkpoint or "statistical",
+                "version": public_version(config.checkpoint),
                 "description": config.description,
                 "aliases": config.aliases,
-                "status": status["status"],
-                "reason": status["reason"],
-                "replicas": status["replicas"],
-                "capabilities": capabilities,
-                "licence": capabilities.get("licence"),
+                "status": state.status,
+                "reason": without_paths(state.reason),
+                "replicas": state.replicas,
+                "capabilities": state.capabilities,
+                "licence": state.capabilities.get("licence"),
             }
         )
     return entries

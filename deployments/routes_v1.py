@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Request
 
-from deployments.deps import Caller, Gateway
+from deployments.deps import AdminDep, CallerDep, GatewayDep
+from deployments.gateway import model_state
+from deployments.routes_discovery import public_version, without_paths
 from deployments.schemas import InferenceRequest, InitializationRequest
-from deployments.seed_format import seed_response
+from deployments.v1_contract import inference_response
+from deployments.v1_defaults import v1_defaults
+from sapheneia import __version__
 from sapheneia.data import ColumnRoles, build_tasks, load_table
-from sapheneia.errors import InvalidInput, UnknownColumn
+from sapheneia.errors import InvalidInput, ModelUnavailable, UnknownColumn
 from sapheneia.tasks import DECILES
+
+# How old the ingress's view of /initialization's settings may be when /inference reads them.
+SETTINGS_MAX_AGE_S = 1.0
 
 TIMESTAMP_CANDIDATES = ("date", "ds", "timestamp", "time", "datetime")
 
@@ -36,9 +44,11 @@ def v1_router() -> APIRouter:
 
     @router.post("/initialization")
     async def initialization(
-        model: str, gateway: Gateway, _: Caller, body: InitializationRequest | None = None
+        model: str, gateway: GatewayDep, _: AdminDep, body: InitializationRequest | None = None
     ) -> dict[str, Any]:
-        """Load the model on every replica (409 while it is already initializing)."""
+        """Load the model on every replica (admin key; 409 while it is already initializing).
+
+        Fields not sent change nothing; a model that is already ready keeps serving throughout."""
         model_id = gateway.resolve(model)
         body = body or InitializationRequest()
         config = gateway.configs[model_id]
@@ -46,55 +56,67 @@ def v1_router() -> APIRouter:
         for requested in (body.checkpoint, body.local_model_path):
             if requested and requested != config.checkpoint:
                 raise InvalidInput(
-                    f"model '{model_id}' serves '{source}'; weights are chosen in serve_config.yaml "
-                    "by the operator, not per request — omit 'checkpoint'/'local_model_path'"
+                    f"model '{model_id}' serves its configured weights; they are chosen in "
+                    "serve_config.yaml by the operator, not per request — omit "
+                    "'checkpoint'/'local_model_path'"
                 )
-        settings = {"context_len": body.context_len, "horizon_len": body.horizon_len}
-        status = await gateway.set_state(model_id, "ready", settings)
-        if status["status"] != "ready":
-            from sapheneia.errors import ModelUnavailable
-
-            raise ModelUnavailable(f"model '{model_id}' is {status['status']}: {status['reason']}")
+        sent = body.model_dump(include={"context_len", "horizon_len"}, exclude_none=True)
+        state = await gateway.set_state(model_id, "ready", sent)
+        if state.status != "ready":
+            raise ModelUnavailable(
+                f"model '{model_id}' is {state.status}: {without_paths(state.reason)}"
+            )
+        defaults = v1_defaults(gateway.options.request_defaults.get(model_id, {}), state.settings)
         return {
             "message": f"Model initialized successfully from {_source_label(source)}",
             "model_status": "ready",
-            "model_info": {"backend": body.backend, **settings, "source": _source_label(source)},
-            "replicas": status["replicas"],
+            "model_info": {
+                "backend": body.backend,
+                "context_len": defaults.context_len,
+                "horizon_len": defaults.horizon_len,
+                "source": _source_label(source),
+            },
+            "replicas": state.replicas,
         }
 
     @router.get("/status")
-    async def status(model: str, gateway: Gateway, _: Caller) -> dict[str, Any]:
+    async def status(model: str, gateway: GatewayDep, _: CallerDep) -> dict[str, Any]:
         """The model's state across its replicas."""
         model_id = gateway.resolve(model)
-        summary = await gateway.status(model_id)
+        state = await model_state(gateway, model_id)
         source = _source_label(gateway.configs[model_id].checkpoint or "statsforecast")
+        reason = without_paths(state.reason)
         return {
-            "model_status": summary["status"],
-            "details": f"Source: {source}"
-            + (f"; {summary['reason']}" if summary["reason"] else ""),
-            "replicas": summary["replicas"],
+            "model_status": state.status,
+            "details": f"Source: {source}" + (f"; {reason}" if reason else ""),
+            "replicas": state.replicas,
         }
 
     @router.post("/shutdown")
-    async def shutdown(model: str, gateway: Gateway, _: Caller) -> dict[str, Any]:
-        """Unload the model on every replica; its routes answer 503 until /initialization."""
+    async def shutdown(model: str, gateway: GatewayDep, _: AdminDep) -> dict[str, Any]:
+        """Unload the model on every replica (admin key); its routes answer 503 until
+        /initialization."""
         model_id = gateway.resolve(model)
-        status = await gateway.set_state(model_id, "shutdown", {})
-        return {"message": "Model shut down successfully", "replicas": status["replicas"]}
+        state = await gateway.set_state(model_id, "shutdown", {})
+        return {"message": "Model shut down successfully", "replicas": state.replicas}
 
     @router.post("/inference")
     async def inference(
-        model: str, body: InferenceRequest, request: Request, gateway: Gateway, _: Caller
+        model: str, body: InferenceRequest, request: Request, gateway: GatewayDep, _: CallerDep
     ) -> dict[str, Any]:
         """Forecast one series from a file or URL, answered in the earlier product's shape."""
         started = time.perf_counter()
         model_id = gateway.resolve(model)
         params = body.parameters
-        # Precedence: the request, then /initialization's settings, then the operator's defaults.
-        defaults = {
-            **gateway.options.request_defaults.get(model_id, {}),
-            **(await gateway.status(model_id))["settings"],
-        }
+        # The /initialization settings from the ingress's recent look at the board: no call of
+        # its own per request.
+        state = await model_state(gateway, model_id, max_age_s=SETTINGS_MAX_AGE_S)
+        defaults = v1_defaults(
+            gateway.options.request_defaults.get(model_id, {}),
+            state.settings,
+            context_len=params.context_len,
+            horizon_len=params.horizon_len,
+        )
         frame = await asyncio.to_thread(load_table, body.data_source_url_or_path, gateway.limits)
         timestamp = pick_timestamp_column(frame, body.data_definition)
         definition = {
@@ -107,18 +129,16 @@ def v1_router() -> APIRouter:
             build_tasks,
             frame,
             roles,
-            params.horizon_len or defaults.get("horizon_len") or 24,
+            defaults.horizon_len,
             DECILES,
-            context_length=params.context_len or defaults.get("context_len"),
+            context_length=defaults.context_len,
             freq=params.freq if isinstance(params.freq, str) else None,
-            group=request.state.request_id,
+            group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
             context_start=params.context_start_date,
             context_end=params.context_end_date,
         )
         (result,) = await gateway.forecast(model_id, tasks[:1])
-        from deployments.ingress import API_VERSION
-
-        return seed_response(
+        return inference_response(
             tasks[0],
             result,
             target_name=roles.target,
@@ -127,11 +147,14 @@ def v1_router() -> APIRouter:
             model_id=model_id,
             total_seconds=time.perf_counter() - started,
             request_id=request.state.request_id,
-            api_version=API_VERSION,
+            api_version=__version__,
         )
 
     return router
 
 
 def _source_label(source: str) -> str:
-    return source if source == "statsforecast" or source.startswith("/") else f"hf:{source}"
+    """'statsforecast', 'hf:<repo id>', or 'local weights' (never the server's path)."""
+    if source == "statsforecast":
+        return source
+    return "local weights" if public_version(source) == "local" else f"hf:{source}"

@@ -7,8 +7,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from deployments.errors import invalid_input
 from sapheneia.data import ColumnRoles
-from sapheneia.errors import InvalidInput
 from sapheneia.tasks import ColumnRole, CovariateRole
 
 SEED_EXAMPLE: dict[str, Any] = {
@@ -32,8 +32,13 @@ class InitializationRequest(BaseModel):
     backend: Literal["cpu", "gpu", "tpu", "mps"] = Field(
         default="cpu", description="Kept for old clients; the device comes from serve_config.yaml."
     )
-    context_len: int = Field(default=64, ge=1, le=16384, description="Default context length.")
-    horizon_len: int = Field(default=24, ge=1, le=10000, description="Default horizon.")
+    # Unset fields change nothing: a bare POST keeps the operator's defaults (see v1_defaults).
+    context_len: int | None = Field(
+        default=None, ge=1, le=16384, description="Default context length for later /inference."
+    )
+    horizon_len: int | None = Field(
+        default=None, ge=1, le=10000, description="Default horizon for later /inference."
+    )
     checkpoint: str | None = Field(
         default=None, description="Must match the configured checkpoint, if sent."
     )
@@ -84,6 +89,8 @@ class InferenceRequest(BaseModel):
 
 
 class ColumnNames(BaseModel):
+    """Which columns hold what, and where the rows are: inline ``data`` or a ``source``."""
+
     model_config = ConfigDict(extra="forbid")
 
     id_column: str = Field(default="unique_id", description="Series id column.")
@@ -101,18 +108,15 @@ class ColumnNames(BaseModel):
         )
 
 
-Request = TypeVar("Request", bound=BaseModel)
+Body = TypeVar("Body", bound=BaseModel)
 
 
-def parse_body(model: type[Request], raw: bytes) -> Request:
+def parse_body(model: type[Body], raw: bytes) -> Body:
     """A request body validated into ``model``; problems become one 400 that lists them."""
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
-        )
-        raise InvalidInput(f"invalid request: {problems}") from error
+        raise invalid_input(error.errors()) from error
 
 
 FORECAST_EXAMPLE: dict[str, Any] = {
@@ -123,13 +127,12 @@ FORECAST_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ForecastRequest(ColumnNames):
-    """``POST /api/v2/forecast`` as JSON: many series in long format."""
+UPLOAD_SOURCE = "upload"
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [FORECAST_EXAMPLE]})
 
-    model: str = Field(description="Model id or alias, see GET /api/v2/models.")
-    horizon: int = Field(ge=1, le=10000, description="Steps ahead to forecast.")
+class TableRequest(ColumnNames):
+    """What forecast and backtest requests share: the rows, their columns, quantiles, context."""
+
     quantiles: list[float] = Field(
         default_factory=lambda: [0.1, 0.5, 0.9], description="Levels in (0, 1)."
     )
@@ -137,20 +140,31 @@ class ForecastRequest(ColumnNames):
         default=None, description="Rows in long format; future covariate rows have an empty target."
     )
     source: str | None = Field(
-        default=None, description="Instead of data: a path inside the data directory or a URL."
+        default=None,
+        description="Instead of data: a path inside the data directory or a URL (with a multipart "
+        "upload, the uploaded file).",
     )
     context_length: int | None = Field(default=None, ge=1, le=16384, description="History used.")
     freq: str | None = Field(default=None, description="Pandas alias; inferred when omitted.")
-    format: Literal["json", "csv"] = Field(default="json", description="Response format.")
 
     @model_validator(mode="after")
-    def _one_source(self) -> ForecastRequest:
+    def _one_source(self) -> TableRequest:
         if (self.data is None) == (self.source is None):
             raise ValueError("send exactly one of 'data' (rows) or 'source' (path or URL)")
         return self
 
 
-class BacktestRequest(ColumnNames):
+class ForecastRequest(TableRequest):
+    """``POST /api/v2/forecast`` as JSON: many series in long format."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [FORECAST_EXAMPLE]})
+
+    model: str = Field(description="Model id or alias, see GET /api/v2/models.")
+    horizon: int = Field(ge=1, le=10000, description="Steps ahead to forecast.")
+    format: Literal["json", "csv"] = Field(default="json", description="Response format.")
+
+
+class BacktestRequest(TableRequest):
     """``POST /api/v2/backtest``: rolling-origin evaluation of one or more models."""
 
     model_config = ConfigDict(extra="forbid")
@@ -159,14 +173,3 @@ class BacktestRequest(ColumnNames):
     horizon: int = Field(ge=1, le=1000, description="Steps per window.")
     n_windows: int = Field(default=3, ge=1, le=50, description="Number of forecast origins.")
     step: int | None = Field(default=None, ge=1, description="Steps between origins (= horizon).")
-    quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
-    data: list[dict[str, object]] | None = None
-    source: str | None = None
-    context_length: int | None = Field(default=None, ge=1, le=16384)
-    freq: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> BacktestRequest:
-        if (self.data is None) == (self.source is None):
-            raise ValueError("send exactly one of 'data' (rows) or 'source' (path or URL)")
-        return self

@@ -12,6 +12,8 @@ class SapheneiaError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    #: Seconds after which a retry may succeed; sent as ``Retry-After`` (503, 429).
+    retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -102,6 +104,7 @@ class ModelUnavailable(SapheneiaError):
 
     status = 503
     code = "model_unavailable"
+    retry_after_s = 5
 
 
 class Conflict(SapheneiaError):
@@ -114,11 +117,19 @@ class Unauthorized(SapheneiaError):
     code = "unauthorized"
 
 
+class Forbidden(SapheneiaError):
+    """A valid key without the right to this action (an admin route called with a forecast key)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class RateLimited(SapheneiaError):
     """Too many requests for this key; the caller retries after a pause."""
 
     status = 429
     code = "rate_limited"
+    retry_after_s = 10
 
 
 class FitTimeout(SapheneiaError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,25 +105,60 @@ def _long(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def window_tasks(
-    window: Window,
+@dataclass
+class BacktestPlan:
+    """The windows of a backtest and each window's tasks, ready for any model."""
+
+    windows: list[Window]
+    tasks: list[list[ForecastTask]]  # per window, one task per series
+    freq: str  # the frequency given, or the one the first window's tasks inferred
+
+
+def plan_backtest(
+    frame: pd.DataFrame,
     roles: ColumnRoles,
     *,
     horizon: int,
-    quantiles: Sequence[float],
+    n_windows: int,
+    step: int | None = None,
+    quantiles: Sequence[float] = REQUIRED_QUANTILES,
     context_length: int | None = None,
     freq: str | None = None,
     group: str = "",
-) -> list[ForecastTask]:
-    return build_tasks(
-        window.frame,
-        roles,
-        horizon,
-        backtest_quantiles(quantiles),
-        context_length=context_length,
-        freq=freq,
-        group=group,
-    )
+) -> BacktestPlan:
+    """The one backtest planner, for in-process adapters and served models alike.
+
+    Each window is its own batch group (``group`` + window index): a model that fits anything
+    across series (covariate regressions, cross-learning) fits each window on that window's own
+    history, never on data past its cutoff.
+    """
+    windows = rolling_windows(frame, roles, horizon=horizon, n_windows=n_windows, step=step)
+    tasks = [
+        build_tasks(
+            window.frame,
+            roles,
+            horizon,
+            backtest_quantiles(quantiles),
+            context_length=context_length,
+            freq=freq,
+            group=f"{group}/window-{index}",
+        )
+        for index, window in enumerate(windows)
+    ]
+    return BacktestPlan(windows=windows, tasks=tasks, freq=freq or tasks[0][0].freq)
+
+
+def report(
+    plan: BacktestPlan, results: Mapping[str, Sequence[Sequence[ForecastResult]]]
+) -> BacktestReport:
+    """Scores per model from each model's results, window by window, in the plan's order."""
+    lined = [
+        line_up(window, model, window_results)
+        for model, per_window in results.items()
+        for window, window_results in zip(plan.windows, per_window, strict=True)
+    ]
+    forecasts = pd.concat(lined, ignore_index=True)
+    return BacktestReport(metrics=score(forecasts, plan.windows, plan.freq), forecasts=forecasts)
 
 
 def line_up(window: Window, model: str, results: Sequence[ForecastResult]) -> pd.DataFrame:
@@ -175,62 +211,25 @@ def score(lined: pd.DataFrame, windows: Sequence[Window], freq: str) -> pd.DataF
 
 
 def backtest_models(
-    adapters: Mapping[str, ModelAdapter],
-    frame: pd.DataFrame,
-    roles: ColumnRoles,
-    *,
-    horizon: int,
-    n_windows: int,
-    step: int | None = None,
-    quantiles: Sequence[float] = REQUIRED_QUANTILES,
-    context_length: int | None = None,
-    freq: str | None = None,
+    adapters: Mapping[str, ModelAdapter], frame: pd.DataFrame, roles: ColumnRoles, **options: Any
 ) -> BacktestReport:
-    """Rolling-origin evaluation of in-process adapters on the same windows."""
-    windows = rolling_windows(frame, roles, horizon=horizon, n_windows=n_windows, step=step)
-    lined = []
-    used_freq = freq
-    for window in windows:
-        tasks = window_tasks(
-            window,
-            roles,
-            horizon=horizon,
-            quantiles=quantiles,
-            context_length=context_length,
-            freq=freq,
-        )
-        used_freq = used_freq or tasks[0].freq
-        for name, adapter in adapters.items():
+    """Rolling-origin evaluation of in-process adapters on the same windows; ``options`` are
+    ``plan_backtest``'s (horizon, n_windows, step, quantiles, context_length, freq)."""
+    plan = plan_backtest(frame, roles, **options)
+    results: dict[str, list[list[ForecastResult]]] = {}
+    for name, adapter in adapters.items():
+        results[name] = []
+        for tasks in plan.tasks:
             outcomes = adapter.forecast(tasks)
             for outcome in outcomes:
                 if isinstance(outcome, SapheneiaError):
                     raise outcome
-            lined.append(line_up(window, name, outcomes))  # type: ignore[arg-type]
-    forecasts = pd.concat(lined, ignore_index=True)
-    return BacktestReport(metrics=score(forecasts, windows, used_freq or "D"), forecasts=forecasts)
+            results[name].append(outcomes)  # type: ignore[arg-type]
+    return report(plan, results)
 
 
 def backtest(
-    adapter: ModelAdapter,
-    frame: pd.DataFrame,
-    roles: ColumnRoles,
-    *,
-    horizon: int,
-    n_windows: int,
-    step: int | None = None,
-    quantiles: Sequence[float] = REQUIRED_QUANTILES,
-    context_length: int | None = None,
-    freq: str | None = None,
+    adapter: ModelAdapter, frame: pd.DataFrame, roles: ColumnRoles, **options: Any
 ) -> BacktestReport:
     """``backtest_models`` for one adapter, named after its model id."""
-    return backtest_models(
-        {adapter.name: adapter},
-        frame,
-        roles,
-        horizon=horizon,
-        n_windows=n_windows,
-        step=step,
-        quantiles=quantiles,
-        context_length=context_length,
-        freq=freq,
-    )
+    return backtest_models({adapter.name: adapter}, frame, roles, **options)

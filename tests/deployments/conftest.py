@@ -173,3 +173,44 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
         assert body["error"]["code"] == code, body
     assert "Traceback" not in response.text and "/tmp/" not in response.text
     return body["error"]
+
+
+LOCAL_MODELS = ["seasonal-naive", "auto-ets"]
+ADMIN_KEY = "admin-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def local_gateway(data_dir: Path) -> object:
+    """The routes over real in-process adapters, no Ray: for validation and error shapes."""
+    from deployments.options import IngressOptions
+    from sapheneia.data import DataLimits
+    from sapheneia.keys import digest
+    from tests.deployments.local_gateway import LocalGateway
+
+    options = IngressOptions(
+        key_digests=[digest(API_KEY), digest(OTHER_KEY)],
+        admin_key_digests=[digest(ADMIN_KEY)],
+        limits=DataLimits(data_dir=data_dir, max_bytes=2 * 1024 * 1024),
+        rate_limit_per_minute=100_000,
+    )
+    return LocalGateway(LOCAL_MODELS, options)
+
+
+@pytest.fixture(scope="session")
+def local(local_gateway: object) -> Iterator[httpx.Client]:
+    """An HTTP client of the in-process app, authenticated with a forecast key."""
+    from fastapi.testclient import TestClient
+
+    from deployments.api import create_api
+
+    app = create_api(local_gateway)  # type: ignore[arg-type]
+    with TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"}) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def local_anonymous(local: httpx.Client) -> Iterator[httpx.Client]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(local.app) as c:  # type: ignore[attr-defined]
+        yield c

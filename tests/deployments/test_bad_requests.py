@@ -1,4 +1,8 @@
-"""Bad requests get a 4xx in the one error shape, with a message that says what to fix."""
+"""Bad requests get a 4xx in the one error shape, with a message that says what to fix.
+
+The routes run in process over real adapters (``local``, no Ray); the last tests send bodies through
+the real Serve proxy, whose handling of chunked bodies is its own.
+"""
 
 from __future__ import annotations
 
@@ -61,19 +65,19 @@ CASES: list[tuple[str, str, dict[str, Any], int, str, str]] = [
         "unknown role",
         V1,
         seed(data_definition={"passengers": "label"}),
-        422,
-        "invalid_request",
+        400,
+        "invalid_input",
         "data_definition",
     ),
-    ("horizon zero v1", V1, seed_params(horizon_len=0), 422, "invalid_request", "horizon_len"),
+    ("horizon zero v1", V1, seed_params(horizon_len=0), 400, "invalid_input", "horizon_len"),
     ("horizon zero v2", V2, unified(horizon=0), 400, "invalid_input", "horizon"),
     ("horizon too long", V2, unified(horizon=100_000), 400, "invalid_input", "horizon"),
     (
         "quantile index out of range",
         V1,
         seed_params(quantile_indices=[1, 12]),
-        422,
-        "invalid_request",
+        400,
+        "invalid_input",
         "0-9",
     ),
     ("quantile level out of (0,1)", V2, unified(quantiles=[0.1, 1.5]), 400, "", "quantile"),
@@ -203,45 +207,45 @@ CASES: list[tuple[str, str, dict[str, Any], int, str, str]] = [
     ids=[case[0] for case in CASES],
 )
 def test_bad_json_requests(
-    client: httpx.Client, path: str, body: dict, status: int, code: str, words: str
+    local: httpx.Client, path: str, body: dict, status: int, code: str, words: str
 ) -> None:
-    error = assert_error(client.post(path, json=body), status, code or None)
+    error = assert_error(local.post(path, json=body), status, code or None)
     assert words.lower() in error["message"].lower()
 
 
-def test_malformed_json(client: httpx.Client) -> None:
+def test_malformed_json(local: httpx.Client) -> None:
     headers = {"Content-Type": "application/json"}
-    assert_error(client.post(V1, content=b"{not json", headers=headers), 422, "invalid_request")
-    assert_error(client.post(V2, content=b"{not json", headers=headers), 400, "invalid_input")
+    assert_error(local.post(V1, content=b"{not json", headers=headers), 400, "invalid_input")
+    assert_error(local.post(V2, content=b"{not json", headers=headers), 400, "invalid_input")
 
 
-def test_wrong_content_type(client: httpx.Client) -> None:
-    response = client.post(V2, content=b"model=auto-ets", headers={"Content-Type": "text/plain"})
+def test_wrong_content_type(local: httpx.Client) -> None:
+    response = local.post(V2, content=b"model=auto-ets", headers={"Content-Type": "text/plain"})
     assert "application/json" in assert_error(response, 400, "unsupported_format")["message"]
 
 
-def test_oversized_body(client: httpx.Client) -> None:
+def test_oversized_body(local: httpx.Client) -> None:
     body = b'{"pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
-    response = client.post(V2, content=body, headers={"Content-Type": "application/json"})
+    response = local.post(V2, content=body, headers={"Content-Type": "application/json"})
     assert "limit" in assert_error(response, 413, "payload_too_large")["message"]
 
 
-def test_upload_without_file_part(client: httpx.Client) -> None:
-    response = client.post(
+def test_upload_without_file_part(local: httpx.Client) -> None:
+    response = local.post(
         V2, data={"request": '{"model": "auto-ets", "horizon": 3}'}, files={"other": ("x", b"1")}
     )
     assert "'file'" in assert_error(response, 400, "invalid_input")["message"]
 
 
-def test_upload_with_bad_request_part(client: httpx.Client) -> None:
-    response = client.post(
+def test_upload_with_bad_request_part(local: httpx.Client) -> None:
+    response = local.post(
         V2, files={"file": ("a.csv", b"unique_id,ds,y\n")}, data={"request": "{oops"}
     )
     assert "not valid JSON" in assert_error(response, 400, "invalid_input")["message"]
 
 
-def test_upload_of_an_unsupported_format(client: httpx.Client) -> None:
-    response = client.post(
+def test_upload_of_an_unsupported_format(local: httpx.Client) -> None:
+    response = local.post(
         V2,
         files={"file": ("book.xlsx", b"PK\x03\x04 not a csv")},
         data={"request": '{"model": "auto-ets", "horizon": 3}'},
@@ -249,9 +253,9 @@ def test_upload_of_an_unsupported_format(client: httpx.Client) -> None:
     assert_error(response, 400, "unsupported_format")
 
 
-def test_unknown_route_and_method(client: httpx.Client) -> None:
-    assert_error(client.get("/api/v9/nothing"), 404, "not_found")
-    assert_error(client.get(V2), 405, "method_not_allowed")
+def test_unknown_route_and_method(local: httpx.Client) -> None:
+    assert_error(local.get("/api/v9/nothing"), 404, "not_found")
+    assert_error(local.get(V2), 405, "method_not_allowed")
 
 
 def test_service_keeps_serving_after_bad_requests(client: httpx.Client) -> None:

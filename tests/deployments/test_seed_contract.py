@@ -78,7 +78,11 @@ def test_status_and_discovery(client: httpx.Client) -> None:
     assert status["details"].startswith("Source: ")
     models = client.get("/models").json()
     assert models["count"] == len(models["models"]) >= 4
-    assert models["models"]["auto-ets"]["capabilities"]["licence"]
+    assert models["models"]["auto-ets"]["status"] == "ready"
+    # Capabilities come with a key, from the replicas' own reports.
+    listing = {m["id"]: m for m in client.get("/api/v2/models").json()["models"]}
+    assert listing["auto-ets"]["capabilities"]["licence"]
+    assert listing["auto-theta"]["replicas"] == 2
 
 
 def test_same_series_as_a_direct_statsforecast_fit(client: httpx.Client) -> None:

@@ -271,7 +271,8 @@ def test_a_hub_id_offline_is_unavailable_quickly_with_the_fix_while_others_serve
 ) -> None:
     health = anonymous.get("/health").json()["models"]["chronos-bolt-tiny"]
     assert health["status"] == "unavailable"
-    assert "sapheneia pull chronos-bolt-tiny" in health["error"]
+    listing = {m["id"]: m for m in client.get("/api/v2/models").json()["models"]}
+    assert "sapheneia pull chronos-bolt-tiny" in listing["chronos-bolt-tiny"]["reason"]
 
     # Loading again goes through the same lookup; offline it must fail in seconds, not hang.
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""The earlier product's ``/inference`` answer, built from the same arrays as the point forecast."""
+"""The earlier product's (v1) ``/inference`` answer, built from the same arrays as the point forecast."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def quantile_bands(result: ForecastResult, indices: list[int]) -> dict[str, Any]
     return bands
 
 
-def seed_response(
+def inference_response(
     task: ForecastTask,
     result: ForecastResult,
     *,

@@ -1,0 +1,93 @@
+"""One way to read a table request, for ``/api/v2/forecast`` and ``/api/v2/backtest`` alike.
+
+JSON: the request model with inline ``data`` rows or a ``source`` (path or URL). Multipart: a
+``file`` part (CSV, Parquet or JSON) and a ``request`` part holding the same JSON without
+``data``/``source``. Either way the body is capped before it is parsed, validation problems are one
+400 ``invalid_input``, and the table is loaded off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, TypeVar
+
+import pandas as pd
+from fastapi import Request
+
+from deployments.deps import read_body
+from deployments.schemas import UPLOAD_SOURCE, TableRequest, parse_body
+from sapheneia.data import DataLimits, load_table
+from sapheneia.errors import InvalidInput, UnsupportedFormat
+
+Body = TypeVar("Body", bound=TableRequest)
+
+
+async def parse_table_request(
+    request: Request, model: type[Body], limits: DataLimits
+) -> tuple[Body, pd.DataFrame]:
+    """The validated request and its table."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        body = parse_body(model, await read_body(request, limits.max_bytes))
+        source: Any = body.data if body.data is not None else body.source
+        frame = await asyncio.to_thread(load_table, source, limits)
+        return body, frame
+    if content_type.startswith("multipart/form-data"):
+        await read_body(request, limits.max_bytes)  # the cap holds before the form is parsed
+        form = await request.form()
+        upload, spec = form.get("file"), form.get("request")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("multipart upload needs a 'file' part (CSV or Parquet)")
+        if not isinstance(spec, str):
+            raise InvalidInput("multipart upload needs a 'request' part: the request JSON")
+        try:
+            fields = json.loads(spec)
+        except json.JSONDecodeError as error:
+            raise InvalidInput(f"'request' part is not valid JSON ({error.msg})") from error
+        if not isinstance(fields, dict):
+            raise InvalidInput("'request' part must be a JSON object")
+        if "data" in fields or "source" in fields:
+            raise InvalidInput(
+                "with a multipart upload the rows are the 'file' part: leave 'data' and 'source' "
+                "out of the 'request' part"
+            )
+        body = parse_body(model, json.dumps({**fields, "source": UPLOAD_SOURCE}).encode())
+        content = await upload.read()
+        frame = await asyncio.to_thread(
+            load_table, content, limits, filename=upload.filename or "upload.csv"
+        )
+        return body, frame
+    raise UnsupportedFormat(
+        f"unsupported content type '{content_type or 'none'}': send application/json or "
+        "multipart/form-data with a 'file' and a 'request' part"
+    )
+
+
+def upload_doc(schema: str, example: dict[str, Any], part_example: str) -> dict[str, Any]:
+    """The OpenAPI request body of a route that takes JSON or a multipart upload."""
+    return {
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{schema}"},
+                    "example": example,
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file", "request"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "request": {
+                                "type": "string",
+                                "description": f"{schema} as JSON, without 'data'/'source'.",
+                                "example": part_example,
+                            },
+                        },
+                    }
+                },
+            },
+            "required": True,
+        }
+    }
