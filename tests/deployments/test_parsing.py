@@ -1,0 +1,55 @@
+"""Forecast and backtest read their table the same way: inline rows, a source, or an upload."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.deployments.conftest import assert_error
+
+MONTHS = pd.date_range("2022-01-01", periods=30, freq="MS")
+ROWS = [
+    {"unique_id": uid, "ds": f"{t:%Y-%m-%d}", "y": float(10 + i + (5 if uid == "b" else 0))}
+    for uid in ("a", "b")
+    for i, t in enumerate(MONTHS)
+]
+CSV = pd.DataFrame(ROWS).to_csv(index=False).encode()
+
+ROUTES = {
+    "/api/v2/forecast": {"model": "auto-ets", "horizon": 3},
+    "/api/v2/backtest": {"models": ["seasonal-naive", "auto-ets"], "horizon": 3, "n_windows": 2},
+}
+
+
+@pytest.mark.parametrize("path", list(ROUTES))
+def test_an_upload_answers_as_the_same_rows_sent_inline(local: httpx.Client, path: str) -> None:
+    fields = ROUTES[path]
+    inline = local.post(path, json={**fields, "data": ROWS})
+    upload = local.post(
+        path, files={"file": ("series.csv", CSV)}, data={"request": json.dumps(fields)}
+    )
+    assert inline.status_code == upload.status_code == 200, upload.text
+    key = "forecast" if path.endswith("forecast") else "forecasts"
+    assert upload.json()[key] == inline.json()[key]
+
+
+@pytest.mark.parametrize("path", list(ROUTES))
+def test_the_same_mistake_gets_the_same_answer_on_both(local: httpx.Client, path: str) -> None:
+    fields = {**ROUTES[path], "horizon": 0}
+    for response in (
+        local.post(path, json={**fields, "data": ROWS}),
+        local.post(path, files={"file": ("s.csv", CSV)}, data={"request": json.dumps(fields)}),
+    ):
+        assert "horizon" in assert_error(response, 400, "invalid_input")["message"]
+
+
+def test_an_upload_with_rows_in_its_request_part_is_refused(local: httpx.Client) -> None:
+    response = local.post(
+        "/api/v2/backtest",
+        files={"file": ("s.csv", CSV)},
+        data={"request": json.dumps({**ROUTES["/api/v2/backtest"], "data": ROWS})},
+    )
+    assert "'file' part" in assert_error(response, 400, "invalid_input")["message"]
