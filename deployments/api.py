@@ -9,12 +9,13 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from deployments.deps import read_body
+from deployments.deps import check_key, read_body
 from deployments.errors import (
     REQUEST_ID_HEADER,
     echoed_request_id,
     error_response,
     install_error_handlers,
+    sapheneia_error_response,
     server_error_response,
 )
 from deployments.gateway import Gateway
@@ -23,7 +24,7 @@ from deployments.routes_discovery import discovery_router
 from deployments.routes_v1 import v1_router
 from deployments.routes_v2 import v2_router
 from sapheneia import __version__
-from sapheneia.errors import PayloadTooLarge
+from sapheneia.errors import PayloadTooLarge, SapheneiaError
 
 DESCRIPTION = """Forecasts from time-series foundation models and statistical forecasters.
 
@@ -32,6 +33,27 @@ Send `Authorization: Bearer <key>` on every route except `/`, `/health` and thes
 """
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Answer without a key; every other path checks the key before its body is read.
+PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/health",
+        "/info",
+        "/models",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+    }
+)
+
+
+def is_public(request: Request) -> bool:
+    path = request.url.path
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path in PUBLIC_PATHS
 
 
 def create_api(gateway: Gateway) -> FastAPI:
@@ -54,6 +76,12 @@ def create_api(gateway: Gateway) -> FastAPI:
             f"request body is over the {max_bytes // (1024 * 1024)} MiB limit; send less data "
             "per request or point 'source' at a file in the data directory"
         )
+        if not is_public(request):
+            # Before anything is read or parsed: a large body without a valid key costs nothing.
+            try:
+                check_key(request)
+            except SapheneiaError as error:
+                return sapheneia_error_response(request, error)
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
             return error_response(request, 413, "payload_too_large", too_large)
         try:

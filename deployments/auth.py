@@ -41,15 +41,27 @@ class KeyChecker:
         digests: Iterable[str],
         rate_limit_per_minute: int,
         admin_digests: Iterable[str] = (),
+        failures_per_minute: int = 30,
     ) -> None:
         self.admin_digests = list(admin_digests)
         # An admin key may do everything a forecast key may.
         self.digests = list(dict.fromkeys([*digests, *self.admin_digests]))
         self.rate_limit = rate_limit_per_minute
+        self.failures_per_minute = failures_per_minute
         self._calls: dict[str, deque[float]] = defaultdict(deque)
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
 
-    def check(self, authorization: str | None) -> Caller:
-        """The caller; raises ``Unauthorized`` for a missing or wrong key."""
+    def check(self, authorization: str | None, client: str = "") -> Caller:
+        """The caller; raises ``Unauthorized`` for a missing or wrong key, and ``RateLimited`` for
+        a client address that failed too often in the last minute (guessing keys)."""
+        _window(self._failures[client], self.failures_per_minute, "failed authentications", 60)
+        try:
+            return self._check(authorization)
+        except Unauthorized:
+            self._failures[client].append(time.monotonic())
+            raise
+
+    def _check(self, authorization: str | None) -> Caller:
         if not authorization:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
         scheme, _, presented = authorization.partition(" ")
@@ -69,15 +81,17 @@ class KeyChecker:
         return Caller(candidate, admin)
 
     def _count(self, key: str) -> None:
-        now = time.monotonic()
-        calls = self._calls[key]
-        while calls and now - calls[0] > 60:
-            calls.popleft()
-        if len(calls) >= self.rate_limit:
-            wait_s = max(1, math.ceil(60 - (now - calls[0])))
-            error = RateLimited(
-                f"rate limit of {self.rate_limit} requests per minute reached; retry in {wait_s} s"
-            )
-            error.retry_after_s = wait_s
-            raise error
-        calls.append(now)
+        _window(self._calls[key], self.rate_limit, "requests", 60)
+        self._calls[key].append(time.monotonic())
+
+
+def _window(events: deque[float], limit: int, what: str, period_s: float) -> None:
+    """Raise ``RateLimited`` when ``events`` holds ``limit`` within the last ``period_s``."""
+    now = time.monotonic()
+    while events and now - events[0] > period_s:
+        events.popleft()
+    if len(events) >= limit:
+        wait_s = max(1, math.ceil(period_s - (now - events[0])))
+        error = RateLimited(f"rate limit of {limit} {what} per minute reached; retry in {wait_s} s")
+        error.retry_after_s = wait_s
+        raise error

@@ -161,6 +161,9 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         limits=DataLimits.from_settings(settings),
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        auth_failures_per_minute=settings.auth_failures_per_minute,
+        url_fetch_threads=settings.url_fetch_threads,
+        url_fetches_per_key=settings.url_fetches_per_key,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
     )

@@ -13,6 +13,7 @@ from typing import Protocol
 from deployments.auth import KeyChecker
 from deployments.lifecycle import ModelState
 from deployments.options import IngressOptions
+from deployments.sources import SourceLoader
 from sapheneia.config import ModelConfig
 from sapheneia.data import DataLimits
 from sapheneia.tasks import ForecastResult, ForecastTask
@@ -24,6 +25,7 @@ class Gateway(Protocol):
     aliases: dict[str, str]
     limits: DataLimits
     keys: KeyChecker
+    sources: SourceLoader
 
     def resolve(self, name: str) -> str:
         """The model id for an id or alias; ``ModelNotFound`` lists what exists."""

@@ -18,6 +18,7 @@ from deployments.api import create_api
 from deployments.auth import KeyChecker
 from deployments.lifecycle import ModelState, get_board, summarize
 from deployments.options import IngressOptions
+from deployments.sources import SourceLoader
 from sapheneia.config import ModelConfig
 from sapheneia.errors import Conflict, ModelNotFound, ModelUnavailable, SapheneiaError
 from sapheneia.tasks import ForecastResult, ForecastTask
@@ -41,9 +42,15 @@ class Ingress:
         self.options = options
         self.aliases = {alias: cfg.id for cfg in configs.values() for alias in cfg.aliases}
         self.keys = KeyChecker(
-            options.key_digests, options.rate_limit_per_minute, options.admin_key_digests
+            options.key_digests,
+            options.rate_limit_per_minute,
+            options.admin_key_digests,
+            options.auth_failures_per_minute,
         )
         self.limits = options.limits
+        self.sources = SourceLoader(
+            options.limits, options.url_fetch_threads, options.url_fetches_per_key
+        )
         self.board = get_board(run_id)
         self._states: dict[str, ModelState] = {}
         self._states_at = -float("inf")

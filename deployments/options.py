@@ -19,7 +19,12 @@ class IngressOptions(BaseModel):
     )
     limits: DataLimits = Field(description="Where data may come from and how much of it.")
     cors_origins: list[str] = Field(default_factory=list)
+    url_fetch_threads: int = Field(default=8, description="Threads fetching URL sources at once.")
+    url_fetches_per_key: int = Field(default=4, description="URL fetches in flight per key.")
     rate_limit_per_minute: int = 600
+    auth_failures_per_minute: int = Field(
+        default=30, description="Failed authentications per client address before 429."
+    )
     lifecycle_timeout_s: float = 120.0
     request_defaults: dict[str, dict[str, int]] = Field(
         default_factory=dict,

@@ -8,7 +8,6 @@ JSON: the request model with inline ``data`` rows or a ``source`` (path or URL).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, TypeVar
 
@@ -17,22 +16,23 @@ from fastapi import Request
 
 from deployments.deps import read_body
 from deployments.schemas import UPLOAD_SOURCE, TableRequest, parse_body
-from sapheneia.data import DataLimits, load_table
+from deployments.sources import SourceLoader
 from sapheneia.errors import InvalidInput, UnsupportedFormat
 
 Body = TypeVar("Body", bound=TableRequest)
 
 
 async def parse_table_request(
-    request: Request, model: type[Body], limits: DataLimits
+    request: Request, model: type[Body], sources: SourceLoader
 ) -> tuple[Body, pd.DataFrame]:
     """The validated request and its table."""
     content_type = request.headers.get("content-type", "")
+    limits = sources.limits
+    key = request.state.caller.key_digest
     if content_type.startswith("application/json"):
         body = parse_body(model, await read_body(request, limits.max_bytes))
         source: Any = body.data if body.data is not None else body.source
-        frame = await asyncio.to_thread(load_table, source, limits)
-        return body, frame
+        return body, await sources.load(source, key)
     if content_type.startswith("multipart/form-data"):
         await read_body(request, limits.max_bytes)  # the cap holds before the form is parsed
         form = await request.form()
@@ -54,10 +54,7 @@ async def parse_table_request(
             )
         body = parse_body(model, json.dumps({**fields, "source": UPLOAD_SOURCE}).encode())
         content = await upload.read()
-        frame = await asyncio.to_thread(
-            load_table, content, limits, filename=upload.filename or "upload.csv"
-        )
-        return body, frame
+        return body, await sources.load(content, key, filename=upload.filename or "upload.csv")
     raise UnsupportedFormat(
         f"unsupported content type '{content_type or 'none'}': send application/json or "
         "multipart/form-data with a 'file' and a 'request' part"

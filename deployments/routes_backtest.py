@@ -33,7 +33,7 @@ def backtest_router() -> APIRouter:
     async def backtest(request: Request, gateway: GatewayDep, _: CallerDep) -> Response:
         """Rolling-origin backtest of one or more models: MASE, sMAPE, WQL and 80% coverage.
         JSON rows, or a CSV/Parquet upload as multipart 'file'."""
-        body, frame = await parse_table_request(request, BacktestRequest, gateway.limits)
+        body, frame = await parse_table_request(request, BacktestRequest, gateway.sources)
         model_ids = [gateway.resolve(m) for m in body.models]
         plan = await asyncio.to_thread(
             plan_backtest,

@@ -18,7 +18,7 @@ from deployments.schemas import InferenceRequest, InitializationRequest
 from deployments.v1_contract import inference_response
 from deployments.v1_defaults import v1_defaults
 from sapheneia import __version__
-from sapheneia.data import ColumnRoles, build_tasks, load_table
+from sapheneia.data import ColumnRoles, build_tasks
 from sapheneia.errors import InvalidInput, ModelUnavailable, UnknownColumn
 from sapheneia.tasks import DECILES
 
@@ -102,7 +102,11 @@ def v1_router() -> APIRouter:
 
     @router.post("/inference")
     async def inference(
-        model: str, body: InferenceRequest, request: Request, gateway: GatewayDep, _: CallerDep
+        model: str,
+        body: InferenceRequest,
+        request: Request,
+        gateway: GatewayDep,
+        caller: CallerDep,
     ) -> dict[str, Any]:
         """Forecast one series from a file or URL, answered in the earlier product's shape."""
         started = time.perf_counter()
@@ -117,7 +121,7 @@ def v1_router() -> APIRouter:
             context_len=params.context_len,
             horizon_len=params.horizon_len,
         )
-        frame = await asyncio.to_thread(load_table, body.data_source_url_or_path, gateway.limits)
+        frame = await gateway.sources.load(body.data_source_url_or_path, caller.key_digest)
         timestamp = pick_timestamp_column(frame, body.data_definition)
         definition = {
             column: role

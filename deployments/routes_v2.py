@@ -58,7 +58,7 @@ def v2_router() -> APIRouter:
     async def forecast(request: Request, gateway: GatewayDep, _: CallerDep) -> Response:
         """Forecast many series: JSON rows, or a CSV/Parquet upload as multipart 'file'."""
         started = time.perf_counter()
-        body, frame = await parse_table_request(request, ForecastRequest, gateway.limits)
+        body, frame = await parse_table_request(request, ForecastRequest, gateway.sources)
         model_id = gateway.resolve(body.model)
         roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(

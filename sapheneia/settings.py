@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
+    url_fetch_threads: int = Field(default=8, ge=1, validation_alias="SAPHENEIA_URL_FETCH_THREADS")
+    url_fetches_per_key: int = Field(
+        default=4, ge=1, validation_alias="SAPHENEIA_URL_FETCHES_PER_KEY"
+    )
+    auth_failures_per_minute: int = Field(
+        default=30, ge=1, validation_alias="SAPHENEIA_AUTH_FAILURES_PER_MINUTE"
+    )
     hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
     # The earlier product's TimesFM-2.0 settings, still honoured for `timesfm-2.0` (alias timesfm20):
     # serve_config.yaml wins where it sets the same thing.

@@ -14,6 +14,7 @@ from pathlib import Path
 from deployments.auth import KeyChecker
 from deployments.lifecycle import ModelState
 from deployments.options import IngressOptions
+from deployments.sources import SourceLoader
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.errors import ModelNotFound, SapheneiaError
 from sapheneia.models import create_adapter
@@ -32,8 +33,14 @@ class LocalGateway:
         self.aliases = {a: c.id for c in self.configs.values() for a in c.aliases}
         self.options = options
         self.limits = options.limits
+        self.sources = SourceLoader(
+            options.limits, options.url_fetch_threads, options.url_fetches_per_key
+        )
         self.keys = KeyChecker(
-            options.key_digests, options.rate_limit_per_minute, options.admin_key_digests
+            options.key_digests,
+            options.rate_limit_per_minute,
+            options.admin_key_digests,
+            options.auth_failures_per_minute,
         )
         self.adapters: dict[str, ModelAdapter] = {}
         for model_id, config in self.configs.items():

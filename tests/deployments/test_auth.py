@@ -3,6 +3,9 @@ admin key. In process (``local``); the session's Serve instance is checked for t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -88,3 +91,44 @@ def test_public_routes_show_nothing_internal(anonymous: httpx.Client, path: str)
         models = response.json()["models"]
         assert models["timesfm-2.5"]["status"] == "unavailable"
         assert set(models["auto-ets"]) == {"id", "name", "version", "description", "status"}
+
+
+def test_failed_authentication_is_rate_limited_per_client_address(data_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from deployments.api import create_api
+    from deployments.options import IngressOptions
+    from sapheneia.data import DataLimits
+    from sapheneia.keys import digest
+    from tests.deployments.local_gateway import LocalGateway
+
+    options = IngressOptions(
+        key_digests=[digest(API_KEY)],
+        limits=DataLimits(data_dir=data_dir),
+        auth_failures_per_minute=3,
+    )
+    app = create_api(LocalGateway(["seasonal-naive"], options))
+    guesser = TestClient(app, client=("203.0.113.7", 5000))
+    for _ in range(3):
+        assert_error(guesser.get("/api/v2/models", headers={"Authorization": "Bearer x"}), 401)
+    response = guesser.get("/api/v2/models", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert_error(response, 429, "rate_limited")
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    # Another address is not held back by the guesser.
+    other = TestClient(app, client=("198.51.100.2", 5000))
+    assert other.get("/api/v2/models", headers={"Authorization": f"Bearer {API_KEY}"}).is_success
+
+
+def test_a_body_without_a_valid_key_is_not_read(anonymous: httpx.Client) -> None:
+    """Over the real Serve instance: a chunked 3 MiB body (over the 2 MiB cap, no length given)
+    without a key is refused as unauthorized, not as too large: nothing was read."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(12):
+            yield b" " * (256 * 1024)
+
+    for path in ("/api/v2/forecast", "/api/v1/auto-ets/inference"):
+        response = anonymous.post(
+            path, content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert_error(response, 401, "unauthorized")
