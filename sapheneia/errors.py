@@ -126,3 +126,11 @@ class FitTimeout(SapheneiaError):
 
     status = 504
     code = "model_timeout"
+
+
+class LimitExceeded(InvalidInput):
+    """A request over one of the server's caps (rows, columns, series, output size, ...): the
+    message names the cap, the value sent and how to get under it."""
+
+    status = 413
+    code = "limit_exceeded"

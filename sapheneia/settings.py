@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=20 * 1024 * 1024, validation_alias="SAPHENEIA_MAX_REQUEST_BYTES"
     )
+    max_rows: int = Field(default=2_000_000, ge=1, validation_alias="SAPHENEIA_MAX_ROWS")
+    max_columns: int = Field(default=256, ge=1, validation_alias="SAPHENEIA_MAX_COLUMNS")
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sapheneia.errors import LimitExceeded
+
 if TYPE_CHECKING:
     from sapheneia.settings import Settings
 
 MAX_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 2_000_000
+MAX_COLUMNS = 256
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,8 @@ class DataLimits:
     ``data_dir`` confines local paths; ``max_bytes`` caps uploads, files and downloads; URLs to
     private, loopback, link-local or reserved addresses are refused unless ``allow_private_urls``.
     Object-store URLs (``s3://``, ``gs://``) read with the server's own cloud credentials, so they
-    are off unless ``allow_object_stores``.
+    are off unless ``allow_object_stores``. ``max_bytes`` also caps the decoded size of compressed
+    downloads and files; ``max_rows``/``max_columns`` cap the table read.
     """
 
     data_dir: Path
@@ -27,6 +32,8 @@ class DataLimits:
     timeout_s: float = 10.0
     allow_private_urls: bool = False
     allow_object_stores: bool = False
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -40,4 +47,13 @@ class DataLimits:
             timeout_s=settings.url_timeout_s,
             allow_private_urls=settings.allow_private_urls,
             allow_object_stores=settings.allow_object_stores,
+            max_rows=settings.max_rows,
+            max_columns=settings.max_columns,
         )
+
+
+def over_limit(found: str, limit: int, setting: str, fix: str) -> LimitExceeded:
+    """``LimitExceeded`` naming what was sent, the cap, the setting behind it and the way under it."""
+    return LimitExceeded(
+        f"{found}, over the limit of {limit:,}; {fix}, or ask the operator to raise {setting}"
+    )

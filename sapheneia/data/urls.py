@@ -10,16 +10,18 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
 import httpcore
 import httpx
 
+from sapheneia.data.decoding import decoded, encodings, too_large
 from sapheneia.errors import InvalidInput, PayloadTooLarge, SourceForbidden, SourceUnreachable
 
 MAX_REDIRECTS = 5
+IDENTITY = {"Accept-Encoding": "identity"}
 
 
 def is_public(address: str) -> bool:
@@ -93,24 +95,21 @@ def fetch_url(
         trust_env=False,  # an environment proxy would make the address check meaningless
     )
     try:
-        with client, client.stream("GET", parsed) as response:
+        # identity: a compressed answer is one the server did not ask for (and is decoded capped).
+        with client, client.stream("GET", parsed, headers=IDENTITY) as response:
             if response.status_code >= 400:
                 raise SourceUnreachable(
                     f"the URL answered HTTP {response.status_code}; check that it is right and public"
                 )
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise PayloadTooLarge(_too_large(max_bytes))
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(_too_large(max_bytes))
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("download took too long")
-                chunks.append(chunk)
+                raise PayloadTooLarge(too_large("the download", max_bytes))
+            applied = encodings(response.headers.get("content-encoding", ""))
+            # Raw bytes, decoded here under the cap: httpx would inflate each chunk whole.
+            raw = _received(response.iter_raw(), deadline, max_bytes)
+            content = decoded(raw, applied, max_bytes)
             name = PurePosixPath(response.url.path).name
-            return b"".join(chunks), name, response.headers.get("content-type", "")
+            return content, name, response.headers.get("content-type", "")
     except httpx.TimeoutException as exc:
         raise SourceUnreachable(
             f"the URL did not answer within {timeout_s:g} s; retry, or upload the file"
@@ -123,5 +122,13 @@ def fetch_url(
         ) from exc
 
 
-def _too_large(max_bytes: int) -> str:
-    return f"the download is over the limit of {max_bytes / 1024 / 1024:.1f} MiB"
+def _received(chunks: Iterator[bytes], deadline: float, max_bytes: int) -> Iterator[bytes]:
+    """The body as it arrives, stopped past the deadline or ``max_bytes`` (before decoding)."""
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(too_large("the download", max_bytes))
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("download took too long")
+        yield chunk
