@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -32,10 +35,21 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def checked_address(host: str, port: int, allow_private: bool) -> str:
+def resolved(host: str, port: int, timeout: float) -> list[Any]:
+    """getaddrinfo within ``timeout``: the system resolver has no timeout of its own to pass."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    answer = pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    pool.shutdown(wait=False)  # a stuck lookup ends on its own; the fetch does not wait for it
+    try:
+        return answer.result(timeout)
+    except FutureTimeout as exc:
+        raise httpcore.ConnectTimeout("the host name did not resolve in time") from exc
+
+
+def checked_address(host: str, port: int, allow_private: bool, timeout: float = 10.0) -> str:
     """Resolve ``host`` and return an address to connect to; every address must be public."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = resolved(host, port, timeout)
     except (socket.gaierror, UnicodeError) as exc:
         raise SourceUnreachable(f"the host '{host}' could not be resolved; check the URL") from exc
     addresses = [str(info[4][0]) for info in infos]
@@ -49,11 +63,55 @@ def checked_address(host: str, port: int, allow_private: bool) -> str:
     return addresses[0]
 
 
-class GuardedBackend(httpcore.SyncBackend):
-    """Connects only to addresses that pass ``checked_address``."""
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by one wall-clock deadline.
 
-    def __init__(self, allow_private: bool) -> None:
+    httpx's timeouts restart on each socket operation, so a server that sends a header byte a
+    second would never time out; here each operation gets only the time left of the whole fetch.
+    """
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self.stream = stream
+        self.deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, time_left(self.deadline, timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, time_left(self.deadline, timeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        secured = self.stream.start_tls(
+            ssl_context, server_hostname, time_left(self.deadline, timeout)
+        )
+        return DeadlineStream(secured, self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
+def time_left(deadline: float, timeout: float | None) -> float:
+    """Seconds an operation may take: its own timeout, cut to what is left of the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the fetch ran past its deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """Connects only to addresses that pass ``checked_address``, and only until ``deadline``."""
+
+    def __init__(self, allow_private: bool, deadline: float) -> None:
         self.allow_private = allow_private
+        self.deadline = deadline
 
     def connect_tcp(
         self,
@@ -63,16 +121,19 @@ class GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        address = checked_address(host, port, self.allow_private)
+        address = checked_address(host, port, self.allow_private, time_left(self.deadline, timeout))
         # TLS still verifies the certificate against the URL's host name, not this address.
-        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+        stream = super().connect_tcp(
+            address, port, time_left(self.deadline, timeout), local_address, socket_options
+        )
+        return DeadlineStream(stream, self.deadline)
 
 
-def guarded_transport(allow_private: bool) -> httpx.HTTPTransport:
+def guarded_transport(allow_private: bool, deadline: float) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(retries=0)
     # httpx exposes no resolver hook; its connection pool's network backend is the one place
     # every connection (redirects included) goes through.
-    transport._pool._network_backend = GuardedBackend(allow_private)
+    transport._pool._network_backend = GuardedBackend(allow_private, deadline)
     return transport
 
 
@@ -88,7 +149,7 @@ def fetch_url(
         raise InvalidInput("the URL must be http(s)://host/path")
     deadline = time.monotonic() + timeout_s
     client = httpx.Client(
-        transport=guarded_transport(allow_private),
+        transport=guarded_transport(allow_private, deadline),
         timeout=timeout_s,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
