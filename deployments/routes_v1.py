@@ -114,6 +114,7 @@ def v1_router() -> APIRouter:
             group=request.state.request_id,
             context_start=params.context_start_date,
             context_end=params.context_end_date,
+            limits=gateway.limits,
         )
         (result,) = await gateway.forecast(model_id, tasks[:1])
         from deployments.ingress import API_VERSION

@@ -91,6 +91,7 @@ def v2_router() -> APIRouter:
             context_length=body.context_length,
             freq=body.freq,
             group=request.state.request_id,
+            limits=gateway.limits,
         )
         results = await gateway.forecast(model_id, tasks)
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     max_rows: int = Field(default=2_000_000, ge=1, validation_alias="SAPHENEIA_MAX_ROWS")
     max_columns: int = Field(default=256, ge=1, validation_alias="SAPHENEIA_MAX_COLUMNS")
+    max_series: int = Field(default=100_000, ge=1, validation_alias="SAPHENEIA_MAX_SERIES")
+    max_name_chars: int = Field(default=256, ge=1, validation_alias="SAPHENEIA_MAX_NAME_CHARS")
+    max_quantiles: int = Field(default=99, ge=1, validation_alias="SAPHENEIA_MAX_QUANTILES")
+    max_output_cells: int = Field(
+        default=50_000_000, ge=1, validation_alias="SAPHENEIA_MAX_OUTPUT_CELLS"
+    )
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")

@@ -226,6 +226,14 @@ def _checked(frame: pd.DataFrame, limits: DataLimits) -> pd.DataFrame:
             SPLIT,
         )
     frame.columns = [str(column).strip() for column in frame.columns]
+    longest = max(frame.columns, key=len)
+    if len(longest) > limits.max_name_chars:
+        raise over_limit(
+            f"column name {longest[:40]!r}... is {len(longest):,} characters long",
+            limits.max_name_chars,
+            "SAPHENEIA_MAX_NAME_CHARS",
+            "shorten it",
+        )
     return frame
 
 

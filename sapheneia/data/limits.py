@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 2_000_000
 MAX_COLUMNS = 256
+MAX_SERIES = 100_000
+MAX_NAME_CHARS = 256
+MAX_QUANTILES = 99
+MAX_OUTPUT_CELLS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,9 @@ class DataLimits:
     private, loopback, link-local or reserved addresses are refused unless ``allow_private_urls``.
     Object-store URLs (``s3://``, ``gs://``) read with the server's own cloud credentials, so they
     are off unless ``allow_object_stores``. ``max_bytes`` also caps the decoded size of compressed
-    downloads and files; ``max_rows``/``max_columns`` cap the table read.
+    downloads and files; ``max_rows``/``max_columns`` cap the table read. The rest cap what a
+    request asks for: series, id and column-name length, quantile levels, and output cells
+    (horizon × series × (levels + 1), the +1 being the mean).
     """
 
     data_dir: Path
@@ -34,6 +40,10 @@ class DataLimits:
     allow_object_stores: bool = False
     max_rows: int = MAX_ROWS
     max_columns: int = MAX_COLUMNS
+    max_series: int = MAX_SERIES
+    max_name_chars: int = MAX_NAME_CHARS
+    max_quantiles: int = MAX_QUANTILES
+    max_output_cells: int = MAX_OUTPUT_CELLS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -49,7 +59,15 @@ class DataLimits:
             allow_object_stores=settings.allow_object_stores,
             max_rows=settings.max_rows,
             max_columns=settings.max_columns,
+            max_series=settings.max_series,
+            max_name_chars=settings.max_name_chars,
+            max_quantiles=settings.max_quantiles,
+            max_output_cells=settings.max_output_cells,
         )
+
+
+# Callers that read no files (the CLI after loading, backtests, benches) still get the default caps.
+DEFAULT_CAPS = DataLimits(data_dir=Path("data"))
 
 
 def over_limit(found: str, limit: int, setting: str, fix: str) -> LimitExceeded:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_integer_dtype
 
+from sapheneia.data.limits import DEFAULT_CAPS, DataLimits, over_limit
 from sapheneia.data.roles import ColumnRoles
 from sapheneia.errors import DataError, DuplicateTimestamps, UnknownColumn, UnparseableTimestamps
 
@@ -102,8 +103,11 @@ def numeric(values: pd.Series, what: str, row_numbers: np.ndarray) -> pd.Series:
     return converted
 
 
-def prepare(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
-    """The checked, sorted table with columns ROW, SERIES, TIME, TARGET plus the covariates."""
+def prepare(
+    frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT_CAPS
+) -> pd.DataFrame:
+    """The checked, sorted table with columns ROW, SERIES, TIME, TARGET plus the covariates;
+    series ids and their number within ``caps``, checked before anything is sorted."""
     check_columns(frame, roles)
     if len(frame) == 0:
         raise DataError("the table has no rows")
@@ -129,9 +133,30 @@ def prepare(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
                 f"series id column '{roles.series_id}' is empty in rows {rows_text(rows[empty])}"
             )
         table[SERIES] = labels(ids)
+    _check_series(table[SERIES], caps)
     table = table.sort_values([SERIES, TIME], kind="stable").reset_index(drop=True)
     _refuse_duplicates(table)
     return table
+
+
+def _check_series(ids: pd.Series, caps: DataLimits) -> None:
+    lengths = ids.str.len()
+    if int(lengths.max()) > caps.max_name_chars:
+        longest = str(ids.iloc[int(lengths.argmax())])
+        raise over_limit(
+            f"series id {longest[:40]!r}... is {len(longest):,} characters long",
+            caps.max_name_chars,
+            "SAPHENEIA_MAX_NAME_CHARS",
+            "use shorter ids",
+        )
+    count = ids.nunique()
+    if count > caps.max_series:
+        raise over_limit(
+            f"the request has {count:,} series",
+            caps.max_series,
+            "SAPHENEIA_MAX_SERIES",
+            "split the request by series",
+        )
 
 
 def _refuse_duplicates(table: pd.DataFrame) -> None:
