@@ -134,3 +134,16 @@ class LimitExceeded(InvalidInput):
 
     status = 413
     code = "limit_exceeded"
+
+
+class NonFiniteValues(DataError):
+    """A target or covariate holds inf or -inf (CSV ``inf``, JSON ``1e999``)."""
+
+    code = "non_finite_values"
+
+
+class ModelOutputInvalid(SapheneiaError):
+    """A model answered with values that are not finite numbers: a server-side fault."""
+
+    status = 502
+    code = "model_output_invalid"

@@ -12,7 +12,13 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_integer_
 
 from sapheneia.data.limits import DEFAULT_CAPS, DataLimits, over_limit
 from sapheneia.data.roles import ColumnRoles
-from sapheneia.errors import DataError, DuplicateTimestamps, UnknownColumn, UnparseableTimestamps
+from sapheneia.errors import (
+    DataError,
+    DuplicateTimestamps,
+    NonFiniteValues,
+    UnknownColumn,
+    UnparseableTimestamps,
+)
 
 ROW, SERIES, TIME, TARGET = "__row", "__series", "__time", "__target"
 SHOWN = 5
@@ -100,6 +106,13 @@ def numeric(values: pd.Series, what: str, row_numbers: np.ndarray) -> pd.Series:
             f"row {row_numbers[i]} ({value_text(values.iloc[i])})" for i in bad[:SHOWN]
         )
         raise DataError(f"{what} has values that are not numbers: {shown}; send numbers")
+    infinite = np.flatnonzero(np.isinf(converted.to_numpy()))
+    if infinite.size:
+        raise NonFiniteValues(
+            f"{what} has infinite values in rows {rows_text(row_numbers[infinite])} "
+            f"({value_text(values.iloc[infinite[0]])}); send finite numbers, or leave a value "
+            "empty where it is missing"
+        )
     return converted
 
 
