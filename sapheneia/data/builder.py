@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 
 from sapheneia.data.calendar import (
     future_timestamps,
@@ -201,7 +202,14 @@ def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
         )
     stamps = times[history]
     freq = _frequency(stamps, series, spec.freq)
-    future = future_timestamps(stamps[-1], freq, spec.horizon)
+    try:
+        future = future_timestamps(stamps[-1], freq, spec.horizon)
+    except (OutOfBoundsDatetime, OverflowError) as exc:
+        raise InvalidInput(
+            f"series '{series}': {spec.horizon} steps of '{freq}' after "
+            f"{stamps[-1].isoformat()} run past {pd.Timestamp.max.date()}, the last date the "
+            "server can represent; ask for a shorter horizon"
+        ) from exc
     numeric_dyn: dict[str, np.ndarray] = {}
     categorical_dyn: dict[str, np.ndarray] = {}
     static_num: dict[str, float] = {}

@@ -225,7 +225,15 @@ def _checked(frame: pd.DataFrame, limits: DataLimits) -> pd.DataFrame:
             "SAPHENEIA_MAX_ROWS",
             SPLIT,
         )
-    frame.columns = [str(column).strip() for column in frame.columns]
+    given = [str(column) for column in frame.columns]
+    frame.columns = [name.strip() for name in given]
+    repeated = frame.columns[frame.columns.duplicated()].unique()
+    if len(repeated):
+        clashing = [repr(name) for name in given if name.strip() == repeated[0]]
+        raise InvalidInput(
+            f"columns {', '.join(c[:60] for c in clashing)} have the same name once the spaces "
+            "around them are trimmed; rename them so that each column has its own name"
+        )
     longest = max(frame.columns, key=len)
     if len(longest) > limits.max_name_chars:
         raise over_limit(
