@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     max_output_cells: int = Field(
         default=50_000_000, ge=1, validation_alias="SAPHENEIA_MAX_OUTPUT_CELLS"
     )
+    url_ports: str = Field(
+        default="80,443",
+        validation_alias="SAPHENEIA_URL_PORTS",
+        description="Ports a data URL may name (comma-separated), or '*' for any.",
+    )
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
@@ -69,6 +74,14 @@ class Settings(BaseSettings):
     timesfm20_default_horizon_len: int | None = Field(
         default=None, ge=1, validation_alias="TIMESFM20_DEFAULT_HORIZON_LEN"
     )
+
+    @field_validator("url_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        from sapheneia.data.limits import ports
+
+        ports(value)  # refused at start, not on the first URL
+        return value
 
     @field_validator("model_dir")
     @classmethod

@@ -30,7 +30,8 @@ class DataLimits:
     are off unless ``allow_object_stores``. ``max_bytes`` also caps the decoded size of compressed
     downloads and files; ``max_rows``/``max_columns`` cap the table read. The rest cap what a
     request asks for: series, id and column-name length, quantile levels, and output cells
-    (horizon × series × (levels + 1), the +1 being the mean).
+    (horizon × series × (levels + 1), the +1 being the mean). URLs may name only ``url_ports``
+    (None: any port), so the fetcher cannot be pointed at a mail or database port.
     """
 
     data_dir: Path
@@ -44,6 +45,7 @@ class DataLimits:
     max_name_chars: int = MAX_NAME_CHARS
     max_quantiles: int = MAX_QUANTILES
     max_output_cells: int = MAX_OUTPUT_CELLS
+    url_ports: tuple[int, ...] | None = (80, 443)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -63,11 +65,24 @@ class DataLimits:
             max_name_chars=settings.max_name_chars,
             max_quantiles=settings.max_quantiles,
             max_output_cells=settings.max_output_cells,
+            url_ports=ports(settings.url_ports),
         )
 
 
 # Callers that read no files (the CLI after loading, backtests, benches) still get the default caps.
 DEFAULT_CAPS = DataLimits(data_dir=Path("data"))
+
+
+def ports(setting: str) -> tuple[int, ...] | None:
+    """``"80,443"`` as ports; ``"*"`` as None (any). ValueError for anything else."""
+    if setting.strip() == "*":
+        return None
+    parts = [part.strip() for part in setting.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() and 0 < int(part) < 65536 for part in parts):
+        raise ValueError(
+            f"url ports must be '*' or a comma-separated list of ports, not {setting!r}"
+        )
+    return tuple(int(part) for part in parts)
 
 
 def over_limit(found: str, limit: int, setting: str, fix: str) -> LimitExceeded:

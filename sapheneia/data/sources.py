@@ -61,9 +61,7 @@ def _load_string(source: str, limits: DataLimits) -> pd.DataFrame:
         return read_bytes(content, limits, name)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):
-        content, name, content_type = fetch_url(
-            source, limits.max_bytes, limits.timeout_s, limits.allow_private_urls
-        )
+        content, name, content_type = fetch_url(source, limits)
         return read_bytes(content, limits, name, content_type)
     if scheme in OBJECT_STORES:
         content, name = _read_object(source, scheme, limits)

@@ -52,7 +52,7 @@ def answer(body: bytes, encoding: str | None = None) -> Callable[[BaseHTTPReques
 
 
 def private(limits: DataLimits, **changes: object) -> DataLimits:
-    return dataclasses.replace(limits, allow_private_urls=True, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(limits, allow_private_urls=True, url_ports=None, **changes)  # type: ignore[arg-type]
 
 
 def test_stacked_gzip_bomb_is_refused_without_inflating_it(
