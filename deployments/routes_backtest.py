@@ -46,6 +46,8 @@ def backtest_router() -> APIRouter:
             context_length=body.context_length,
             freq=body.freq,
             group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
+            limits=gateway.limits,
+            models=len(model_ids),
         )
         # Every window of every model at once: the model deployments batch them.
         outcomes = await asyncio.gather(

@@ -140,6 +140,7 @@ def v1_router() -> APIRouter:
             group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
             context_start=params.context_start_date,
             context_end=params.context_end_date,
+            limits=gateway.limits,
         )
         (result,) = await gateway.forecast(model_id, tasks[:1])
         return inference_response(

@@ -70,6 +70,7 @@ def v2_router() -> APIRouter:
             context_length=body.context_length,
             freq=body.freq,
             group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
+            limits=gateway.limits,
         )
         results = await gateway.forecast(model_id, tasks)
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")

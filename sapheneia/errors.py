@@ -137,3 +137,24 @@ class FitTimeout(SapheneiaError):
 
     status = 504
     code = "model_timeout"
+
+
+class LimitExceeded(InvalidInput):
+    """A request over one of the server's caps (rows, columns, series, output size, ...): the
+    message names the cap, the value sent and how to get under it."""
+
+    status = 413
+    code = "limit_exceeded"
+
+
+class NonFiniteValues(DataError):
+    """A target or covariate holds inf or -inf (CSV ``inf``, JSON ``1e999``)."""
+
+    code = "non_finite_values"
+
+
+class ModelOutputInvalid(SapheneiaError):
+    """A model answered with values that are not finite numbers: a server-side fault."""
+
+    status = 502
+    code = "model_output_invalid"

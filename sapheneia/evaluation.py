@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from utilsforecast import losses
 
-from sapheneia.data import ColumnRoles, build_tasks, season_length
+from sapheneia.data import ColumnRoles, DataLimits, build_tasks, season_length
+from sapheneia.data.limits import over_limit
 from sapheneia.data.table import SERIES, TARGET, TIME, prepare
 from sapheneia.errors import InvalidInput, SapheneiaError
 from sapheneia.models.base import ModelAdapter
@@ -125,6 +127,8 @@ def plan_backtest(
     context_length: int | None = None,
     freq: str | None = None,
     group: str = "",
+    limits: DataLimits | None = None,
+    models: int = 1,
 ) -> BacktestPlan:
     """The one backtest planner, for in-process adapters and served models alike.
 
@@ -142,10 +146,27 @@ def plan_backtest(
             context_length=context_length,
             freq=freq,
             group=f"{group}/window-{index}",
+            limits=limits,
         )
         for index, window in enumerate(windows)
     ]
+    _check_size(tasks, models, limits or DataLimits(data_dir=Path(".")))
     return BacktestPlan(windows=windows, tasks=tasks, freq=freq or tasks[0][0].freq)
+
+
+def _check_size(tasks: list[list[ForecastTask]], models: int, limits: DataLimits) -> None:
+    """Windows × models × series × steps × columns: small input must not make a huge answer."""
+    first = tasks[0][0]
+    columns = len(first.quantiles) + 1
+    cells = len(tasks) * models * len(tasks[0]) * first.horizon * columns
+    if cells > limits.max_output_cells:
+        raise over_limit(
+            f"the backtest would have {cells:,} forecast values ({len(tasks)} windows × {models} "
+            f"models × {len(tasks[0]):,} series × horizon {first.horizon} × {columns} columns)",
+            limits.max_output_cells,
+            "SAPHENEIA_MAX_OUTPUT_CELLS",
+            "ask for fewer windows or models, a shorter horizon, or fewer series per request",
+        )
 
 
 def report(

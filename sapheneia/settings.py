@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=20 * 1024 * 1024, validation_alias="SAPHENEIA_MAX_REQUEST_BYTES"
     )
+    max_rows: int = Field(default=2_000_000, ge=1, validation_alias="SAPHENEIA_MAX_ROWS")
+    max_columns: int = Field(default=256, ge=1, validation_alias="SAPHENEIA_MAX_COLUMNS")
+    max_series: int = Field(default=100_000, ge=1, validation_alias="SAPHENEIA_MAX_SERIES")
+    max_name_chars: int = Field(default=256, ge=1, validation_alias="SAPHENEIA_MAX_NAME_CHARS")
+    max_quantiles: int = Field(default=99, ge=1, validation_alias="SAPHENEIA_MAX_QUANTILES")
+    max_output_cells: int = Field(
+        default=50_000_000, ge=1, validation_alias="SAPHENEIA_MAX_OUTPUT_CELLS"
+    )
+    url_ports: str = Field(
+        default="80,443",
+        validation_alias="SAPHENEIA_URL_PORTS",
+        description="Ports a data URL may name (comma-separated), or '*' for any.",
+    )
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
@@ -68,6 +81,14 @@ class Settings(BaseSettings):
     timesfm20_default_horizon_len: int | None = Field(
         default=None, ge=1, validation_alias="TIMESFM20_DEFAULT_HORIZON_LEN"
     )
+
+    @field_validator("url_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        from sapheneia.data.limits import ports
+
+        ports(value)  # refused at start, not on the first URL
+        return value
 
     @field_validator("model_dir")
     @classmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 
 from sapheneia.data.calendar import (
     future_timestamps,
@@ -19,6 +20,7 @@ from sapheneia.data.calendar import (
     parse_freq,
 )
 from sapheneia.data.covariates import dynamic_values, static_values
+from sapheneia.data.limits import DEFAULT_CAPS, MAX_QUANTILES, DataLimits, over_limit
 from sapheneia.data.roles import ColumnRoles
 from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepare, rows_text
 from sapheneia.errors import (
@@ -57,18 +59,22 @@ def build_tasks(
     group: str = "",
     context_start: str | None = None,
     context_end: str | None = None,
+    limits: DataLimits | None = None,
 ) -> list[ForecastTask]:
     """One task per series, in series-id order.
 
     A series' history runs up to its last non-empty target; rows after it (empty target) carry the
     known future values of dynamic covariates. ``context_start``/``context_end`` (inclusive) and
     then ``context_length`` (last N points) narrow the history. Future timestamps follow the
-    series' calendar (inferred per series unless ``freq`` is given).
+    series' calendar (inferred per series unless ``freq`` is given). ``limits`` caps series, id
+    length, quantile levels and output cells (the defaults when None), all checked before any
+    series' task is built.
     """
+    caps = limits or DEFAULT_CAPS
     spec = TaskSpec(
         roles=roles,
         horizon=_checked_horizon(horizon),
-        quantiles=checked_quantiles(quantiles),
+        quantiles=checked_quantiles(quantiles, caps.max_quantiles),
         context_length=_checked_context_length(context_length),
         freq=parse_freq(freq).freqstr if freq else None,
         group=group,
@@ -77,9 +83,11 @@ def build_tasks(
     )
     if spec.start is not None and spec.end is not None and spec.start > spec.end:
         raise InvalidInput("context_start is after context_end")
-    table = prepare(frame, roles)
+    _check_output(spec, 1, caps)  # before reading the table: a horizon alone can be too much
+    table = prepare(frame, roles, caps)
     ids = table[SERIES].to_numpy()
     starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
+    _check_output(spec, len(starts) - 1, caps)
     # Rows are sorted by series: contiguous slices are much cheaper than a groupby's copies.
     return [
         _task(str(ids[start]), table.iloc[start:stop], spec)
@@ -87,8 +95,17 @@ def build_tasks(
     ]
 
 
-def checked_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
-    """Levels strictly inside (0, 1), deduplicated and sorted."""
+def checked_quantiles(
+    quantiles: Sequence[float], max_levels: int = MAX_QUANTILES
+) -> tuple[float, ...]:
+    """Levels strictly inside (0, 1), deduplicated and sorted; at most ``max_levels`` sent."""
+    if len(quantiles) > max_levels:
+        raise over_limit(
+            f"the request asks for {len(quantiles):,} quantile levels",
+            max_levels,
+            "SAPHENEIA_MAX_QUANTILES",
+            "ask for fewer levels",
+        )
     levels = []
     for level in quantiles:
         if isinstance(level, bool) or not isinstance(level, int | float | np.floating | np.integer):
@@ -101,6 +118,20 @@ def checked_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
             )
         levels.append(float(level))
     return tuple(sorted(set(levels)))
+
+
+def _check_output(spec: TaskSpec, series: int, caps: DataLimits) -> None:
+    """The answer's size: one value per step, series and column (the mean and each level)."""
+    columns = len(spec.quantiles) + 1
+    cells = spec.horizon * series * columns
+    if cells > caps.max_output_cells:
+        raise over_limit(
+            f"the forecast would have {cells:,} values (horizon {spec.horizon:,} × {series:,} "
+            f"series × {columns} columns: the mean and {columns - 1} quantile levels)",
+            caps.max_output_cells,
+            "SAPHENEIA_MAX_OUTPUT_CELLS",
+            "split the request, shorten the horizon or ask for fewer quantiles",
+        )
 
 
 def _checked_horizon(horizon: int) -> int:
@@ -171,7 +202,14 @@ def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
         )
     stamps = times[history]
     freq = _frequency(stamps, series, spec.freq)
-    future = future_timestamps(stamps[-1], freq, spec.horizon)
+    try:
+        future = future_timestamps(stamps[-1], freq, spec.horizon)
+    except (OutOfBoundsDatetime, OverflowError) as exc:
+        raise InvalidInput(
+            f"series '{series}': {spec.horizon} steps of '{freq}' after "
+            f"{stamps[-1].isoformat()} run past {pd.Timestamp.max.date()}, the last date the "
+            "server can represent; ask for a shorter horizon"
+        ) from exc
     numeric_dyn: dict[str, np.ndarray] = {}
     categorical_dyn: dict[str, np.ndarray] = {}
     static_num: dict[str, float] = {}

@@ -44,11 +44,11 @@ def load_table(
                 f"the upload is {len(content) / 1024 / 1024:.1f} MiB; the limit is "
                 f"{limits.max_bytes / 1024 / 1024:.1f} MiB"
             )
-        return read_bytes(content, filename)
+        return read_bytes(content, limits, filename)
     if isinstance(source, str):
         return _load_string(source.strip(), limits)
     if isinstance(source, Mapping | Sequence):
-        return records_to_frame(source)
+        return records_to_frame(source, limits)
     raise InvalidInput(
         "the data must be records, an uploaded file, a URL or a path in the data directory"
     )
@@ -58,16 +58,14 @@ def _load_string(source: str, limits: DataLimits) -> pd.DataFrame:
     match = SCHEME.match(source)
     if match is None:
         content, name = read_local(source, limits.data_dir, limits.max_bytes)
-        return read_bytes(content, name)
+        return read_bytes(content, limits, name)
     scheme = match.group(1).lower()
     if scheme in ("http", "https"):
-        content, name, content_type = fetch_url(
-            source, limits.max_bytes, limits.timeout_s, limits.allow_private_urls
-        )
-        return read_bytes(content, name, content_type)
+        content, name, content_type = fetch_url(source, limits)
+        return read_bytes(content, limits, name, content_type)
     if scheme in OBJECT_STORES:
         content, name = _read_object(source, scheme, limits)
-        return read_bytes(content, name)
+        return read_bytes(content, limits, name)
     if scheme == "file":
         raise SourceForbidden(
             "file:// URLs are not accepted; give a path relative to the data directory, "

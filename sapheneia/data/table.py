@@ -10,8 +10,15 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_integer_dtype
 
+from sapheneia.data.limits import DEFAULT_CAPS, DataLimits, over_limit
 from sapheneia.data.roles import ColumnRoles
-from sapheneia.errors import DataError, DuplicateTimestamps, UnknownColumn, UnparseableTimestamps
+from sapheneia.errors import (
+    DataError,
+    DuplicateTimestamps,
+    NonFiniteValues,
+    UnknownColumn,
+    UnparseableTimestamps,
+)
 
 ROW, SERIES, TIME, TARGET = "__row", "__series", "__time", "__target"
 SHOWN = 5
@@ -99,11 +106,21 @@ def numeric(values: pd.Series, what: str, row_numbers: np.ndarray) -> pd.Series:
             f"row {row_numbers[i]} ({value_text(values.iloc[i])})" for i in bad[:SHOWN]
         )
         raise DataError(f"{what} has values that are not numbers: {shown}; send numbers")
+    infinite = np.flatnonzero(np.isinf(converted.to_numpy()))
+    if infinite.size:
+        raise NonFiniteValues(
+            f"{what} has infinite values in rows {rows_text(row_numbers[infinite])} "
+            f"({value_text(values.iloc[infinite[0]])}); send finite numbers, or leave a value "
+            "empty where it is missing"
+        )
     return converted
 
 
-def prepare(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
-    """The checked, sorted table with columns ROW, SERIES, TIME, TARGET plus the covariates."""
+def prepare(
+    frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT_CAPS
+) -> pd.DataFrame:
+    """The checked, sorted table with columns ROW, SERIES, TIME, TARGET plus the covariates;
+    series ids and their number within ``caps``, checked before anything is sorted."""
     check_columns(frame, roles)
     if len(frame) == 0:
         raise DataError("the table has no rows")
@@ -129,9 +146,30 @@ def prepare(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
                 f"series id column '{roles.series_id}' is empty in rows {rows_text(rows[empty])}"
             )
         table[SERIES] = labels(ids)
+    _check_series(table[SERIES], caps)
     table = table.sort_values([SERIES, TIME], kind="stable").reset_index(drop=True)
     _refuse_duplicates(table)
     return table
+
+
+def _check_series(ids: pd.Series, caps: DataLimits) -> None:
+    lengths = ids.str.len()
+    if int(lengths.max()) > caps.max_name_chars:
+        longest = str(ids.iloc[int(lengths.argmax())])
+        raise over_limit(
+            f"series id {longest[:40]!r}... is {len(longest):,} characters long",
+            caps.max_name_chars,
+            "SAPHENEIA_MAX_NAME_CHARS",
+            "use shorter ids",
+        )
+    count = ids.nunique()
+    if count > caps.max_series:
+        raise over_limit(
+            f"the request has {count:,} series",
+            caps.max_series,
+            "SAPHENEIA_MAX_SERIES",
+            "split the request by series",
+        )
 
 
 def _refuse_duplicates(table: pd.DataFrame) -> None:

@@ -26,6 +26,7 @@ from sapheneia.data.covariates import missing_future_covariates
 from sapheneia.errors import (
     CovariatesNotSupported,
     InvalidInput,
+    ModelOutputInvalid,
     ModelUnavailable,
     SapheneiaError,
     SeriesTooShort,
@@ -247,7 +248,14 @@ class ModelAdapter(ABC):
                 return [SapheneiaError(f"model '{self.name}' failed on this series")]
             # Run one by one so that one bad series fails only its own request.
             return [outcome for task in group for outcome in self._forecast_group([task])]
-        return [self._to_result(task, native) for task, native in zip(group, natives, strict=True)]
+        return [
+            self._to_result(task, native)
+            if np.isfinite(native.mean[: task.horizon]).all()
+            and np.isfinite(native.values[:, : task.horizon]).all()
+            # NaN or inf would make the response invalid JSON, and is no forecast anyway.
+            else ModelOutputInvalid(f"model '{self.name}' returned values that are not numbers")
+            for task, native in zip(group, natives, strict=True)
+        ]
 
     def _to_result(self, task: ForecastTask, native: NativeForecast) -> ForecastResult:
         quantiles: dict[float, np.ndarray] = {}

@@ -53,3 +53,18 @@ def test_an_upload_with_rows_in_its_request_part_is_refused(local: httpx.Client)
         data={"request": json.dumps({**ROUTES["/api/v2/backtest"], "data": ROWS})},
     )
     assert "'file' part" in assert_error(response, 400, "invalid_input")["message"]
+
+
+def test_a_backtest_whose_answer_would_be_huge_is_refused(local: httpx.Client) -> None:
+    from sapheneia.data import DataLimits, load_table
+    from sapheneia.errors import LimitExceeded
+    from sapheneia.evaluation import plan_backtest
+
+    frame = load_table(ROWS, DataLimits(data_dir="."))
+    small = DataLimits(data_dir=".", max_output_cells=100)
+    from sapheneia.data import ColumnRoles
+
+    # 2 windows × 3 models × 2 series × 3 steps × 4 columns = 144 values
+    with pytest.raises(LimitExceeded, match="SAPHENEIA_MAX_OUTPUT_CELLS"):
+        plan_backtest(frame, ColumnRoles(), horizon=3, n_windows=2, models=3, limits=small)
+    assert plan_backtest(frame, ColumnRoles(), horizon=3, n_windows=2, models=1, limits=small)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -66,5 +66,45 @@ def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+Answer = Callable[[BaseHTTPRequestHandler], None]
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers each path with the function registered for it, and records request headers."""
+
+    def do_GET(self) -> None:
+        server: ScriptedServer = self.server  # type: ignore[assignment]
+        server.seen.append(dict(self.headers))
+        server.answers[self.path](self)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Scripted)
+        self.answers: dict[str, Answer] = {}
+        self.seen: list[dict[str, str]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    """A loopback HTTP server whose answers a test writes: ``server.answers[path] = fn``."""
+    server = ScriptedServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
     server.shutdown()
     server.server_close()

@@ -1,0 +1,74 @@
+"""inf and -inf are refused in the data with their rows, and a model that answers with them is a
+502 ``model_output_invalid``, never a response with NaN or Infinity in it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sapheneia.config import ModelConfig
+from sapheneia.data import ColumnRoles, DataLimits, build_tasks, load_table
+from sapheneia.errors import ModelOutputInvalid, NonFiniteValues
+from sapheneia.models import create_adapter
+from sapheneia.tasks import ForecastResult, ForecastTask
+
+CSV = "unique_id,ds,y,price\n" + "".join(
+    f"a,2024-01-0{day},{y},{price}\n"
+    for day, y, price in [(1, 1, 1), (2, "inf", 1), (3, 3, "-inf"), (4, "-inf", 2), (5, 5, 1)]
+)
+
+
+def test_csv_inf_in_the_target_is_refused_with_its_rows(limits: DataLimits) -> None:
+    frame = load_table(CSV.encode(), limits, filename="x.csv")
+    with pytest.raises(
+        NonFiniteValues, match="target column 'y' has infinite values in rows 2, 4"
+    ) as error:
+        build_tasks(frame, ColumnRoles(), 2)
+    assert error.value.status == 422 and error.value.code == "non_finite_values"
+    assert "send finite numbers" in error.value.message
+
+
+def test_inf_in_a_covariate_is_refused(limits: DataLimits) -> None:
+    frame = load_table(CSV.replace(",inf,", ",2,").replace(",-inf,2", ",4,2").encode(), limits)
+    roles = ColumnRoles(covariates={"price": "dynamic_numerical"})
+    with pytest.raises(NonFiniteValues, match="covariate 'price' has infinite values in rows 3"):
+        build_tasks(frame, roles, 1)
+
+
+def test_json_1e999_is_refused(limits: DataLimits) -> None:
+    records = load_table(
+        b'[{"ds": "2024-01-01", "y": 1}, {"ds": "2024-01-02", "y": 1e999},'
+        b' {"ds": "2024-01-03", "y": 2}]',
+        limits,
+        filename="x.json",
+    )
+    with pytest.raises(NonFiniteValues, match="rows 2 \\('inf'\\)"):
+        build_tasks(records, ColumnRoles(series_id=None), 1)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_a_model_that_overflows_to_inf_is_a_server_fault() -> None:
+    adapter = create_adapter(
+        ModelConfig(id="my-drift", adapter="examples.custom_adapter:DriftAdapter")
+    )
+    adapter.load()
+    index = pd.date_range("2024-01-01", periods=6, freq="D")
+
+    def task(values: list[float]) -> ForecastTask:
+        return ForecastTask(
+            series_id="s",
+            context=np.asarray(values),
+            horizon=3,
+            quantiles=(0.1, 0.9),
+            freq="D",
+            timestamps=index[:3],
+            future_timestamps=index[3:],
+        )
+
+    # Finite history whose drift runs past the largest float: the forecast itself is inf.
+    overflowing, fine = adapter.forecast([task([-1.5e308, 0.0, 1.5e308]), task([1.0, 2.0, 3.0])])
+    assert isinstance(overflowing, ModelOutputInvalid)
+    assert overflowing.status == 502 and overflowing.code == "model_output_invalid"
+    assert "model 'my-drift' returned values that are not numbers" in overflowing.message
+    assert isinstance(fine, ForecastResult)
