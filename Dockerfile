@@ -1,6 +1,8 @@
 # One image that runs `serve run serve_config.yaml`. Build: docker build -t sapheneia .
-# Run:  docker run -p 8000:8000 -p 8265:8265 -e SAPHENEIA_API_KEYS=... \
+# Run:  docker run -p 8000:8000 -e SAPHENEIA_API_KEYS=... -v sapheneia-state:/app/state \
 #         -v $PWD/data:/app/data -v $PWD/models:/models sapheneia
+# The Ray dashboard and jobs API listen on the container's loopback only, with token auth: see
+# README.md, "Security", for how an operator reaches them.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,14 +13,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, in their own layer: code changes don't reinstall them. The pinned CPU torch
-# comes first so that nothing pulls a CUDA build (use a CUDA base image and torch build for GPUs).
+# Dependencies first, in their own layer: code changes don't reinstall them. The same steps as
+# `make install`: the pinned CPU torch first so that nothing pulls a CUDA build (use a CUDA base image
+# and torch build for GPUs), then every extra that serve_config.yaml and the README's model table name
+# (XReg covariates, Chronos, Prophet, FlowState), then granite-tsfm without its torch<2.12 cap.
 COPY pyproject.toml README.md ./
 RUN python -m pip install --upgrade pip \
  && python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && mkdir -p sapheneia deployments frontend \
  && touch sapheneia/__init__.py deployments/__init__.py frontend/__init__.py \
- && python -m pip install '.[covariates,chronos]' \
+ && python -m pip install '.[covariates,chronos,prophet,flowstate]' \
+ && python -m pip install --no-deps granite-tsfm==0.3.11 \
  && python -m pip uninstall -y sapheneia
 
 # The code. No secret, no .env: keys come from the environment or a mounted key file at run time.
@@ -26,13 +31,19 @@ COPY sapheneia ./sapheneia
 COPY deployments ./deployments
 COPY frontend ./frontend
 COPY configs ./configs
+COPY scripts ./scripts
 COPY serve_config.yaml ./
 RUN python -m pip install --no-deps . && mkdir -p /app/data /app/state /models \
  && useradd --create-home sapheneia && chown -R sapheneia /app /models
 
 USER sapheneia
 # Weights: bake them in with `RUN sapheneia pull timesfm-2.5` here, or mount them at /models.
-VOLUME ["/app/data", "/models"]
-EXPOSE 8000 8265
-# In a container the HTTP proxy must listen on all interfaces.
-CMD ["sh", "-c", "sed -i 's/host: 127.0.0.1/host: 0.0.0.0/' serve_config.yaml && ray start --head --dashboard-host=0.0.0.0 --disable-usage-stats && sapheneia keys && serve run serve_config.yaml"]
+# /app/state keeps the generated API key and Ray token across container restarts and upgrades.
+VOLUME ["/app/data", "/models", "/app/state"]
+# Only the API: the Ray dashboard (8265) stays on the container's loopback.
+EXPOSE 8000
+# Ready once the API answers and at least one model is ready (a fresh start loads models first).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["python", "-c", "import json, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4); sys.exit(0 if json.load(r)['status'] == 'healthy' else 1)"]
+# Exec form, and the script ends in `exec serve run`: signals reach Serve, which shuts down cleanly.
+CMD ["/app/scripts/docker_start.sh"]

@@ -96,16 +96,19 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from sapheneia.keys import ensure_keys
+    from sapheneia.keys import KeyConfigError, load_keys
     from sapheneia.settings import Settings
 
-    keys, key_file = ensure_keys(Settings())
-    if key_file is None:
-        print(
-            f"{len(keys)} API key(s) set in the environment (SAPHENEIA_API_KEYS / API_SECRET_KEY)"
-        )
-    else:
-        print(f"API key file: {key_file.resolve()} (send 'Authorization: Bearer <key>')")
+    try:
+        keys = load_keys(Settings())
+    except KeyConfigError as error:
+        # An operator's error at start: the message names the file or variable and the fix.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    admin, forecast_only = len(keys.admin), len(keys.forecast) - len(keys.admin)
+    print(f"{forecast_only} forecast and {admin} admin API key(s)")
+    if keys.key_file is not None:
+        print(f"API key file: {keys.key_file.resolve()} (send 'Authorization: Bearer <key>')")
     return 0
 
 

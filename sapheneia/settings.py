@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,14 +18,29 @@ class Settings(BaseSettings):
 
     api_keys: str = Field(
         default="",
-        validation_alias=AliasChoices("SAPHENEIA_API_KEYS", "API_SECRET_KEY"),
-        description="Comma-separated Bearer keys.",
+        validation_alias="SAPHENEIA_API_KEYS",
+        description="Comma-separated Bearer keys that may forecast, backtest and read.",
         repr=False,
     )
+    admin_keys: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_ADMIN_KEYS",
+        description="Comma-separated Bearer keys that may also change model lifecycle.",
+        repr=False,
+    )
+    api_secret_key: str = Field(
+        default="",
+        validation_alias="API_SECRET_KEY",
+        description="The earlier product's single key; it could do everything, so it is an admin key.",
+        repr=False,
+    )
+    # A floor, not a target: it can be raised, never lowered below what a guessable key would be.
+    min_key_length: int = Field(default=16, ge=16, validation_alias="SAPHENEIA_MIN_KEY_LENGTH")
     api_key_file: Path | None = Field(
         default=None,
         validation_alias="SAPHENEIA_API_KEY_FILE",
-        description="File with one key per line; generated (mode 600) when no key is set anywhere.",
+        description="File of forecast keys, one per line (# comments allowed). With no key set "
+        "anywhere, an admin key is generated into <state_dir>/api_key (mode 600).",
     )
     data_dir: Path = Field(default=Path("data"), validation_alias="SAPHENEIA_DATA_DIR")
     model_dir: Path = Field(

@@ -93,7 +93,7 @@ def test_the_earlier_timesfm20_settings_still_apply(tmp_path: Path) -> None:
     from sapheneia.settings import Settings
 
     settings = Settings(
-        api_keys="k",
+        api_keys="k" * 16,
         state_dir=tmp_path,
         TIMESFM20_DEFAULT_CHECKPOINT="/weights/timesfm-2.0",
         TIMESFM20_DEFAULT_BACKEND="gpu",
@@ -118,14 +118,14 @@ def test_data_source_switches_reach_the_ingress(tmp_path: Path) -> None:
     from sapheneia.settings import Settings
 
     settings = Settings(
-        api_keys="k",
+        api_keys="k" * 16,
         state_dir=tmp_path,
         SAPHENEIA_ALLOW_OBJECT_STORES=True,
         SAPHENEIA_ALLOW_PRIVATE_URLS=True,
     )
     options = ingress_options(settings, IngressEntry())
     assert options.limits.allow_object_stores and options.limits.allow_private_urls
-    defaults = ingress_options(Settings(api_keys="k", state_dir=tmp_path), IngressEntry())
+    defaults = ingress_options(Settings(api_keys="k" * 16, state_dir=tmp_path), IngressEntry())
     assert not defaults.limits.allow_object_stores and not defaults.limits.allow_private_urls
 
 

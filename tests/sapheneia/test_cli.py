@@ -138,3 +138,17 @@ def test_pull_writes_where_the_server_looks_when_no_model_dir_is_set(
     )
     adapter.load()
     assert adapter.loaded and adapter.capabilities.max_context == 64
+
+
+def test_keys_stops_on_a_short_key_with_the_minimum(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SAPHENEIA_STATE_DIR": str(tmp_path / "state"),
+        "SAPHENEIA_ADMIN_KEYS": "too-short",
+    }
+    result = sapheneia("keys", env=env)
+    assert result.returncode == 2
+    assert "key 1 in SAPHENEIA_ADMIN_KEYS is 9 characters" in result.stderr
+    assert "at least 16" in result.stderr and "Traceback" not in result.stderr
+    assert "too-short" not in result.stderr
+    assert not (tmp_path / "state").exists()
