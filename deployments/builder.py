@@ -20,7 +20,7 @@ from deployments.options import IngressOptions
 from deployments.serve_options import SERVE_KEYS, ServeOptions
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
-from sapheneia.keys import digest, ensure_keys
+from sapheneia.keys import digest, load_keys
 from sapheneia.models.registry import validate_config
 from sapheneia.settings import Settings
 
@@ -151,13 +151,12 @@ def model_configs(args: AppArgs, settings: Settings | None = None) -> dict[str, 
 
 
 def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
-    keys, key_file = ensure_keys(settings)
-    if key_file is not None:
-        logger.warning("API keys are read from %s", key_file.resolve())
-    digests = [digest(k) for k in keys]
+    keys = load_keys(settings)
+    if keys.key_file is not None:
+        logger.warning("API keys are read from %s", keys.key_file.resolve())
     return IngressOptions(
-        key_digests=digests,
-        admin_key_digests=digests,
+        key_digests=[digest(k) for k in keys.forecast],
+        admin_key_digests=[digest(k) for k in keys.admin],
         limits=DataLimits.from_settings(settings),
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         rate_limit_per_minute=settings.rate_limit_per_minute,

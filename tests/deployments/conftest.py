@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 API_KEY = "test-key-0123456789"
-OTHER_KEY = "second-key-abcdef"
+OTHER_KEY = "second-key-abcdefgh"
+ADMIN_KEY = "admin-key-0123456789"
 
 
 def free_port() -> int:
@@ -117,6 +118,7 @@ def serve_url(
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     settings = Settings(
         api_keys=f"{API_KEY},{OTHER_KEY}",
+        admin_keys=ADMIN_KEY,
         data_dir=data_dir,
         state_dir=tmp_path_factory.mktemp("state"),
         max_request_bytes=2 * 1024 * 1024,
@@ -157,6 +159,15 @@ def client(serve_url: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
+def admin(serve_url: str) -> Iterator[httpx.Client]:
+    """A client with an admin key: may also call /initialization and /shutdown."""
+    with httpx.Client(
+        base_url=serve_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
 def anonymous(serve_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=serve_url, timeout=60) as c:
         yield c
@@ -176,7 +187,6 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 
 LOCAL_MODELS = ["seasonal-naive", "auto-ets"]
-ADMIN_KEY = "admin-key-0123456789"
 
 
 @pytest.fixture(scope="session")

@@ -267,7 +267,7 @@ def test_models_lists_each_with_capabilities_and_licence(client: httpx.Client) -
 
 
 def test_a_hub_id_offline_is_unavailable_quickly_with_the_fix_while_others_serve(
-    client: httpx.Client, anonymous: httpx.Client
+    client: httpx.Client, admin: httpx.Client, anonymous: httpx.Client
 ) -> None:
     health = anonymous.get("/health").json()["models"]["chronos-bolt-tiny"]
     assert health["status"] == "unavailable"
@@ -276,7 +276,7 @@ def test_a_hub_id_offline_is_unavailable_quickly_with_the_fix_while_others_serve
 
     # Loading again goes through the same lookup; offline it must fail in seconds, not hang.
     started = time.monotonic()
-    response = client.post("/api/v1/chronos-bolt-tiny/initialization")
+    response = admin.post("/api/v1/chronos-bolt-tiny/initialization")
     assert time.monotonic() - started < 10
     error = assert_error(response, 503, "model_unavailable")
     assert "sapheneia pull chronos-bolt-tiny" in error["message"]
