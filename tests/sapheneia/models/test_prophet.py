@@ -8,10 +8,16 @@ error.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import re
+import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from sapheneia.config import ModelConfig
@@ -155,5 +161,105 @@ def test_fit_over_the_time_limit_fails_with_the_fix_and_the_pool_recovers() -> N
         assert "raise `options.timeout_s` of 'prophet-slow'" in str(outcome)
         model.options.timeout_s = 60
         assert isinstance(model.forecast([make_task()])[0], ForecastResult)
+    finally:
+        model.unload()
+
+
+def stan_processes() -> dict[int, str]:
+    """Stan programs started under this test process (cmdstanpy runs `prophet_model.bin`), by pid."""
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            command = " ".join(proc.cmdline())
+            if "prophet_model" in command:
+                found[proc.pid] = command
+    return found
+
+
+def children() -> set[tuple[int, str]]:
+    """This process's descendants, but for multiprocessing's resource tracker: one per process,
+    started with the first pool and kept until the process exits."""
+    found = set()
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            command = " ".join(proc.cmdline())
+            if "resource_tracker" not in command:
+                found.add((proc.pid, command))
+    return found
+
+
+def running(pid: int) -> str:
+    """What runs as ``pid`` (empty once it has ended; a zombie has ended)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return ""
+        return f"{proc.status()} ppid={proc.ppid()} {' '.join(proc.cmdline())[:200]}"
+    except psutil.NoSuchProcess:
+        return ""
+
+
+def test_a_timed_out_batch_is_not_rerun_and_leaves_no_process_behind() -> None:
+    limit = 5.0
+    # MCMC sampling (Stan processes, one per chain) takes far longer than the limit on AirPassengers.
+    model = create_adapter(
+        ModelConfig(
+            id="prophet-mcmc",
+            adapter="prophet",
+            options={
+                "timeout_s": limit,
+                "uncertainty_samples": 50,
+                "prophet": {"mcmc_samples": 4000},
+            },
+        )
+    )
+    before = children()
+    model.load()
+    seen_stan: dict[int, str] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen_stan.update(stan_processes())
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        outcomes = model.forecast([make_task("one"), make_task("two")])
+    finally:
+        stop.set()
+        watcher.join()
+    assert [getattr(o, "code", None) for o in outcomes] == ["model_timeout", "model_timeout"]
+    assert "series 'one' within 5 s" in str(outcomes[0])
+    assert seen_stan, "the fits never reached Stan: the test checks nothing"
+    # Each Stan run (all its chains) reads its own data file: one run per series, none re-run
+    # after the timeout.
+    fits = {re.search(r"data file=(\S+)", command).group(1) for command in seen_stan.values()}  # type: ignore[union-attr]
+    assert len(fits) == 2, fits
+    # Nothing outlives the timeout: no Stan program (even one orphaned elsewhere), no worker.
+    time.sleep(0.5)
+    assert [running(pid) for pid in seen_stan if running(pid)] == []
+    assert stan_processes() == {}
+    assert children() == before
+    model.unload()
+
+
+def test_a_series_prophet_cannot_fit_fails_alone_and_the_rest_are_served() -> None:
+    model = create_adapter(
+        ModelConfig(
+            id="prophet-queue",
+            adapter="prophet",
+            options={"timeout_s": 60, "uncertainty_samples": 50},
+        )
+    )
+    model.load()
+    try:
+        # A series that cannot be fitted (all-NaN history) fails alone; the rest are served.
+        broken = make_task("broken")
+        broken = dataclasses.replace(broken, context=np.full(HISTORY, np.nan))
+        outcomes = model.forecast([make_task("first"), broken, make_task("last")])
+        assert isinstance(outcomes[0], ForecastResult) and isinstance(outcomes[2], ForecastResult)
+        assert "failed on this series" in str(outcomes[1])
     finally:
         model.unload()
