@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.schemas import BacktestRequest
-from sapheneia.evaluation import plan_backtest, report
+from sapheneia.evaluation import metric_records, plan_backtest, report
 
 BACKTEST_EXAMPLE = {
     "models": ["seasonal-naive", "auto-ets"],
@@ -63,7 +63,7 @@ def backtest_router() -> APIRouter:
         for column in ("cutoff", "ds"):
             forecasts[column] = forecasts[column].map(lambda t: t.isoformat())
         payload = {
-            "metrics": scored.metrics.round(6).to_dict(orient="records"),
+            "metrics": metric_records(scored.metrics),
             "forecasts": forecasts.to_dict(orient="records"),
             "metadata": {
                 "windows": windows,
@@ -73,6 +73,7 @@ def backtest_router() -> APIRouter:
                 "request_id": request.state.request_id,
             },
         }
-        return Response(json.dumps(payload), media_type="application/json")
+        # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
+        return Response(json.dumps(payload, allow_nan=False), media_type="application/json")
 
     return router

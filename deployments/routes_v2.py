@@ -31,7 +31,8 @@ def forecast_json(
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
     rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-    return json.dumps({"model": model_id, "forecast": rows, "metadata": metadata})
+    # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
+    return json.dumps({"model": model_id, "forecast": rows, "metadata": metadata}, allow_nan=False)
 
 
 def forecast_csv(

@@ -227,8 +227,40 @@ def score(lined: pd.DataFrame, windows: Sequence[Window], freq: str) -> pd.DataF
                     ].mean(),
                 }
             )
-        rows.append({"model": model, **pd.DataFrame(per_window).mean().to_dict()})
+        # A metric undefined for a series (MASE of a constant history divides by zero) is left out
+        # of the mean, not allowed to turn it into inf; undefined everywhere, it stays NaN.
+        table = pd.DataFrame(per_window).replace([np.inf, -np.inf], np.nan)
+        rows.append({"model": model, **table.mean().to_dict()})
     return pd.DataFrame(rows)
+
+
+#: Why a metric can be undefined, for the API's answer.
+UNDEFINED_BECAUSE = {
+    "MASE": "the history's seasonal-naive forecast is exact (a constant or perfectly seasonal "
+    "series), so there is no error to scale by",
+    "sMAPE": "both the forecast and the actuals are zero",
+    "WQL": "the actuals sum to zero",
+    f"coverage_{COVERAGE_LEVEL}": "no interval was forecast",
+}
+
+
+def metric_records(metrics: pd.DataFrame) -> list[dict[str, object]]:
+    """Metrics as JSON-safe records: an undefined value is ``None``, with the reason in
+    ``undefined``, never NaN (which is not JSON)."""
+    records = []
+    for row in metrics.to_dict(orient="records"):
+        record: dict[str, object] = {}
+        undefined: dict[str, str] = {}
+        for name, value in row.items():
+            if isinstance(value, float) and not np.isfinite(value):
+                record[name] = None
+                undefined[name] = UNDEFINED_BECAUSE.get(str(name), "not defined for this data")
+            else:
+                record[name] = round(value, 6) if isinstance(value, float) else value
+        if undefined:
+            record["undefined"] = undefined
+        records.append(record)
+    return records
 
 
 def backtest_models(

@@ -68,3 +68,27 @@ def test_a_backtest_whose_answer_would_be_huge_is_refused(local: httpx.Client) -
     with pytest.raises(LimitExceeded, match="SAPHENEIA_MAX_OUTPUT_CELLS"):
         plan_backtest(frame, ColumnRoles(), horizon=3, n_windows=2, models=3, limits=small)
     assert plan_backtest(frame, ColumnRoles(), horizon=3, n_windows=2, models=1, limits=small)
+
+
+def strict_json(text: str) -> object:
+    """RFC 8259: NaN and Infinity are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in the answer")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_undefined_metric_is_null_with_the_reason(local: httpx.Client) -> None:
+    constant = [
+        {"unique_id": "flat", "ds": f"{t:%Y-%m-%d}", "y": 5.0}
+        for t in pd.date_range("2022-01-01", periods=24, freq="MS")
+    ]
+    response = local.post(
+        "/api/v2/backtest",
+        json={"models": ["seasonal-naive"], "horizon": 3, "n_windows": 2, "data": constant},
+    )
+    assert response.status_code == 200, response.text
+    (metrics,) = strict_json(response.text)["metrics"]  # type: ignore[index]
+    assert metrics["MASE"] is None and "constant" in metrics["undefined"]["MASE"]
+    assert metrics["sMAPE"] == 0.0
