@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
+from deployments.audit import AuditLog
 from deployments.deps import check_key, read_body
 from deployments.errors import (
     REQUEST_ID_HEADER,
@@ -62,7 +64,17 @@ def create_api(gateway: Gateway) -> FastAPI:
     install_error_handlers(app)
     max_bytes = gateway.limits.max_bytes
 
+    audit = AuditLog(gateway.options.audit_log)
+
     @app.middleware("http")
+    async def audited(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await request_id_and_size_cap(request, call_next)
+        audit.record(request, response.status_code, started)
+        return response
+
     async def request_id_and_size_cap(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:

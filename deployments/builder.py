@@ -159,6 +159,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         admin_key_digests=[digest(k) for k in keys.admin],
         limits=DataLimits.from_settings(settings),
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
+        audit_log=settings.audit_log,
         rate_limit_per_minute=settings.rate_limit_per_minute,
         auth_failures_per_minute=settings.auth_failures_per_minute,
         url_fetch_threads=settings.url_fetch_threads,

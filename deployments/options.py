@@ -19,6 +19,7 @@ class IngressOptions(BaseModel):
     )
     limits: DataLimits = Field(description="Where data may come from and how much of it.")
     cors_origins: list[str] = Field(default_factory=list)
+    audit_log: str = Field(default="", description='"" (off), "stdout", or a file to append to.')
     url_fetch_threads: int = Field(default=8, description="Threads fetching URL sources at once.")
     url_fetches_per_key: int = Field(default=4, description="URL fetches in flight per key.")
     rate_limit_per_minute: int = 600

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from fastapi import APIRouter, Request
 
+from deployments.audit import note
 from deployments.deps import AdminDep, CallerDep, GatewayDep
 from deployments.gateway import model_state
 from deployments.routes_discovery import public_version, without_paths
@@ -142,6 +143,7 @@ def v1_router() -> APIRouter:
             context_end=params.context_end_date,
             limits=gateway.limits,
         )
+        note(request, model=model_id, series=1)
         (result,) = await gateway.forecast(model_id, tasks[:1])
         return inference_response(
             tasks[0],

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Request, Response
 
+from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_discovery import model_listing
@@ -73,6 +74,7 @@ def v2_router() -> APIRouter:
             group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
             limits=gateway.limits,
         )
+        note(request, model=model_id, series=len(tasks))
         results = await gateway.forecast(model_id, tasks)
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json

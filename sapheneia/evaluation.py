@@ -251,10 +251,11 @@ def metric_records(metrics: pd.DataFrame) -> list[dict[str, object]]:
     for row in metrics.to_dict(orient="records"):
         record: dict[str, object] = {}
         undefined: dict[str, str] = {}
-        for name, value in row.items():
+        for column, value in row.items():
+            name = str(column)
             if isinstance(value, float) and not np.isfinite(value):
                 record[name] = None
-                undefined[name] = UNDEFINED_BECAUSE.get(str(name), "not defined for this data")
+                undefined[name] = UNDEFINED_BECAUSE.get(name, "not defined for this data")
             else:
                 record[name] = round(value, 6) if isinstance(value, float) else value
         if undefined:

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     )
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
+    audit_log: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_AUDIT_LOG",
+        description='One JSON line per request: "" (off), "stdout", or a file path.',
+    )
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
     url_fetch_threads: int = Field(default=8, ge=1, validation_alias="SAPHENEIA_URL_FETCH_THREADS")
     url_fetches_per_key: int = Field(
