@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
+from deployments.routes_discovery import answered_by
 from deployments.schemas import BacktestRequest
 from sapheneia.evaluation import metric_records, plan_backtest, report
 
@@ -68,6 +69,7 @@ def backtest_router() -> APIRouter:
             "metrics": metric_records(scored.metrics),
             "forecasts": forecasts.to_dict(orient="records"),
             "metadata": {
+                "models": {m: answered_by(gateway.configs[m]) for m in model_ids},
                 "windows": windows,
                 "horizon": body.horizon,
                 "step": body.step or body.horizon,

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from deployments.deps import GatewayDep
 from deployments.gateway import Gateway
 from sapheneia import __version__
+from sapheneia.config import ModelConfig
 
 # A local filesystem path inside a message (not the '//' of a URL).
 _LOCAL_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.~-]+/)*[\w.~-]+")
@@ -31,6 +32,16 @@ def public_version(checkpoint: str | None) -> str:
     if checkpoint is None:
         return "statistical"
     return "local" if checkpoint.startswith(("/", "~", ".")) else checkpoint
+
+
+def answered_by(config: ModelConfig) -> dict[str, str | None]:
+    """Which model answered: id, adapter, weights (as ``public_version``) and hub revision."""
+    return {
+        "id": config.id,
+        "adapter": config.adapter,
+        "checkpoint": public_version(config.checkpoint),
+        "revision": config.revision,
+    }
 
 
 def discovery_router() -> APIRouter:
@@ -106,6 +117,8 @@ async def model_listing(gateway: Gateway) -> list[dict[str, Any]]:
                 "id": model_id,
                 "name": model_id,
                 "version": public_version(config.checkpoint),
+                "revision": config.revision,
+                "adapter": config.adapter,
                 "description": config.description,
                 "aliases": config.aliases,
                 "status": state.status,

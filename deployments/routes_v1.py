@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from deployments.audit import note
 from deployments.deps import AdminDep, CallerDep, GatewayDep
 from deployments.gateway import model_state
-from deployments.routes_discovery import public_version, without_paths
+from deployments.routes_discovery import answered_by, public_version, without_paths
 from deployments.schemas import InferenceRequest, InitializationRequest
 from deployments.v1_contract import inference_response
 from deployments.v1_defaults import v1_defaults
@@ -145,7 +145,7 @@ def v1_router() -> APIRouter:
         )
         note(request, model=model_id, series=1)
         (result,) = await gateway.forecast(model_id, tasks[:1])
-        return inference_response(
+        answer = inference_response(
             tasks[0],
             result,
             target_name=roles.target,
@@ -156,6 +156,14 @@ def v1_router() -> APIRouter:
             request_id=request.state.request_id,
             api_version=__version__,
         )
+        # Beside the earlier product's fields: which adapter and weights revision answered.
+        version = answered_by(gateway.configs[model_id])
+        answer["execution_metadata"].update(
+            adapter=version["adapter"],
+            checkpoint=version["checkpoint"],
+            revision=version["revision"],
+        )
+        return answer
 
     return router
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
-from deployments.routes_discovery import model_listing
+from deployments.routes_discovery import answered_by, model_listing
 from deployments.schemas import FORECAST_EXAMPLE, ForecastRequest
 from sapheneia.data import build_tasks
 from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
@@ -34,6 +34,14 @@ def forecast_json(
     rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
     # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
     return json.dumps({"model": model_id, "forecast": rows, "metadata": metadata}, allow_nan=False)
+
+
+def model_headers(version: dict[str, str | None]) -> dict[str, str]:
+    return {
+        f"X-Model-{name.capitalize()}": value
+        for name, value in version.items()
+        if value is not None
+    }
 
 
 def forecast_csv(
@@ -79,6 +87,7 @@ def v2_router() -> APIRouter:
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json
         metadata = {
+            "model_version": answered_by(gateway.configs[model_id]),
             "series_count": len(results),
             "horizon": body.horizon,
             "quantiles": sorted(set(body.quantiles)),
@@ -94,6 +103,11 @@ def v2_router() -> APIRouter:
             content = await asyncio.to_thread(shape, results, body, model_id, metadata)
         else:
             content = shape(results, body, model_id, metadata)
-        return Response(content, media_type="text/csv" if as_csv else "application/json")
+        # The CSV body has no metadata: the headers say which model answered, for both formats.
+        return Response(
+            content,
+            media_type="text/csv" if as_csv else "application/json",
+            headers=model_headers(metadata["model_version"]),
+        )
 
     return router

@@ -85,8 +85,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print(f"'{config.id}' has no weights to download")
         return 0
     model_dir = get_settings().model_dir
-    destination = Path(args.to) if args.to else store_path(model_dir, config.checkpoint)
-    path = pull(config.checkpoint, destination)
+    destination = (
+        Path(args.to) if args.to else store_path(model_dir, config.checkpoint, config.revision)
+    )
+    path = pull(config.checkpoint, destination, config.revision)
     print(f"weights of '{config.id}' are in {path}")
     if args.to:
         print(f"serve them with `checkpoint: {path}` in the config of '{config.id}'")

@@ -27,6 +27,11 @@ class ModelConfig(BaseModel):
     checkpoint: str | None = Field(
         default=None, description="Hugging Face repo id or local directory holding the weights."
     )
+    revision: str | None = Field(
+        default=None,
+        description="Hub revision of the weights (a commit hash or a tag), for loading and "
+        "`sapheneia pull`; the latest when omitted. Ignored for a local directory.",
+    )
     aliases: list[str] = Field(
         default_factory=list, description="Other ids that reach this model (e.g. 'timesfm20')."
     )

@@ -156,7 +156,9 @@ class ModelAdapter(ABC):
         from sapheneia.models.checkpoints import resolve_checkpoint
         from sapheneia.settings import get_settings
 
-        return resolve_checkpoint(self.name, checkpoint, get_settings().model_dir)
+        return resolve_checkpoint(
+            self.name, checkpoint, get_settings().model_dir, self.config.revision
+        )
 
     def _load_weights(self, checkpoint: Path | None) -> Any:
         """Load what ``_predict`` needs from ``checkpoint`` (``None`` without weights) and return it

@@ -27,13 +27,18 @@ def hub_reachable(timeout_s: float = 2.0) -> bool:
         return False
 
 
-def store_path(model_dir: Path, checkpoint: str) -> Path:
-    """Folder in the weights store for a hub id: ``google/timesfm-2.5`` -> ``google--timesfm-2.5``."""
-    return model_dir / checkpoint.replace("/", "--")
+def store_path(model_dir: Path, checkpoint: str, revision: str | None = None) -> Path:
+    """Folder in the weights store for a hub id: ``google/timesfm-2.5`` -> ``google--timesfm-2.5``,
+    and ``google--timesfm-2.5@<revision>`` for a pinned revision (so two revisions never mix)."""
+    name = checkpoint.replace("/", "--")
+    return model_dir / (f"{name}@{revision.replace('/', '--')}" if revision else name)
 
 
-def resolve_checkpoint(model_id: str, checkpoint: str, model_dir: Path | None = None) -> Path:
-    """A local directory holding the weights for ``checkpoint`` (a hub id or a path).
+def resolve_checkpoint(
+    model_id: str, checkpoint: str, model_dir: Path | None = None, revision: str | None = None
+) -> Path:
+    """A local directory holding the weights for ``checkpoint`` (a hub id or a path) at
+    ``revision`` (a commit or tag; the latest when ``None``).
 
     Raises ``ModelUnavailable`` whose message says how to make the weights available.
     """
@@ -47,13 +52,13 @@ def resolve_checkpoint(model_id: str, checkpoint: str, model_dir: Path | None = 
         return local
     if checkpoint.startswith(("/", ".", "~")):
         raise ModelUnavailable(f"weights directory for '{model_id}' does not exist; {fix}")
-    if model_dir is not None and store_path(model_dir, checkpoint).is_dir():
-        return store_path(model_dir, checkpoint)
+    if model_dir is not None and store_path(model_dir, checkpoint, revision).is_dir():
+        return store_path(model_dir, checkpoint, revision)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(checkpoint, local_files_only=True))
+        return Path(snapshot_download(checkpoint, revision=revision, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
         pass
     if not hub_reachable():
@@ -62,7 +67,7 @@ def resolve_checkpoint(model_id: str, checkpoint: str, model_dir: Path | None = 
             f"hub cannot be reached; {fix}"
         )
     try:
-        return Path(snapshot_download(checkpoint))
+        return Path(snapshot_download(checkpoint, revision=revision))
     except Exception as error:  # the hub's many error types all mean the same thing to the caller
         raise ModelUnavailable(
             f"weights for '{model_id}' ({checkpoint}) could not be downloaded "
@@ -70,8 +75,9 @@ def resolve_checkpoint(model_id: str, checkpoint: str, model_dir: Path | None = 
         ) from error
 
 
-def pull(checkpoint: str, destination: Path) -> Path:
-    """Download ``checkpoint`` from the hub into ``destination`` for later offline use.
+def pull(checkpoint: str, destination: Path, revision: str | None = None) -> Path:
+    """Download ``checkpoint`` at ``revision`` from the hub into ``destination`` for later
+    offline use.
 
     Raises ``ModelUnavailable`` (with what to do) when the hub cannot be reached or refuses.
     """
@@ -84,7 +90,7 @@ def pull(checkpoint: str, destination: Path) -> Path:
         )
     destination.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(snapshot_download(checkpoint, local_dir=destination))
+        return Path(snapshot_download(checkpoint, revision=revision, local_dir=destination))
     except Exception as error:  # the hub's many error types all mean the same to the caller
         raise ModelUnavailable(
             f"downloading {checkpoint} failed ({type(error).__name__}: {error}); check the "

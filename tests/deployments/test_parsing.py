@@ -92,3 +92,19 @@ def test_an_undefined_metric_is_null_with_the_reason(local: httpx.Client) -> Non
     (metrics,) = strict_json(response.text)["metrics"]  # type: ignore[index]
     assert metrics["MASE"] is None and "constant" in metrics["undefined"]["MASE"]
     assert metrics["sMAPE"] == 0.0
+
+
+def test_every_answer_says_which_model_adapter_and_revision_answered(local: httpx.Client) -> None:
+    fields = ROUTES["/api/v2/forecast"]
+    body = local.post("/api/v2/forecast", json={**fields, "data": ROWS})
+    assert body.json()["metadata"]["model_version"] == {
+        "id": "auto-ets",
+        "adapter": "statsforecast",
+        "checkpoint": "statistical",
+        "revision": None,
+    }
+    csv = local.post("/api/v2/forecast", json={**fields, "data": ROWS, "format": "csv"})
+    assert csv.headers["x-model-id"] == "auto-ets"
+    assert csv.headers["x-model-adapter"] == "statsforecast"
+    backtest = local.post("/api/v2/backtest", json={**ROUTES["/api/v2/backtest"], "data": ROWS})
+    assert set(backtest.json()["metadata"]["models"]) == {"seasonal-naive", "auto-ets"}

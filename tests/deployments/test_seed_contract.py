@@ -37,6 +37,7 @@ def test_inference_answers_in_the_seed_shape(client: httpx.Client) -> None:
     assert viz["dates_future"][0].startswith("1961-01-01")
     assert viz["dates_future"][-1].startswith("1961-12-01")
     assert body["execution_metadata"]["batch_size"] >= 1
+    assert body["execution_metadata"]["adapter"] == "statsforecast"
 
 
 def test_bands_are_labelled_by_the_quantiles_they_hold(client: httpx.Client) -> None:

@@ -110,7 +110,7 @@ def test_pull_writes_where_the_server_looks_when_no_model_dir_is_set(
     # Only the network is replaced: the "download" writes a tiny random-weight Chronos-Bolt.
     downloads: list[str] = []
 
-    def snapshot_download(repo_id: str, local_dir: Path) -> str:
+    def snapshot_download(repo_id: str, local_dir: Path, revision: str | None = None) -> str:
         downloads.append(repo_id)
         write_tiny_chronos_bolt(Path(local_dir))
         return str(local_dir)
@@ -152,3 +152,37 @@ def test_keys_stops_on_a_short_key_with_the_minimum(tmp_path: Path) -> None:
     assert "at least 16" in result.stderr and "Traceback" not in result.stderr
     assert "too-short" not in result.stderr
     assert not (tmp_path / "state").exists()
+
+
+def test_a_pinned_revision_is_pulled_stored_and_loaded_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_settings: None
+) -> None:
+    """``revision:`` reaches the hub download, names its own folder in the weights store, and the
+    server's lookup finds that folder (never the unpinned one)."""
+    monkeypatch.setenv("SAPHENEIA_MODEL_DIR", str(tmp_path / "store"))
+    asked: list[tuple[str, str | None]] = []
+
+    def snapshot_download(repo_id: str, local_dir: Path, revision: str | None = None) -> str:
+        asked.append((repo_id, revision))
+        write_tiny_chronos_bolt(Path(local_dir))
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda: True)
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "pinned.yaml").write_text(
+        "id: pinned\nadapter: chronos-bolt\ncheckpoint: amazon/chronos-bolt-tiny\nrevision: v1.0\n"
+    )
+    assert cli.main(["--models-dir", str(configs), "pull", "pinned"]) == 0
+    assert asked == [("amazon/chronos-bolt-tiny", "v1.0")]
+    pinned = tmp_path / "store" / "amazon--chronos-bolt-tiny@v1.0"
+    assert (pinned / "config.json").is_file()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = ModelConfig(
+        id="pinned", adapter="chronos-bolt", checkpoint="amazon/chronos-bolt-tiny", revision="v1.0"
+    )
+    adapter = create_adapter(config)
+    assert adapter.checkpoint_path() == pinned
+    adapter.load()
+    assert adapter.loaded
