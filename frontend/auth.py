@@ -132,8 +132,11 @@ class Sessions(dict[str, str]):
     def get(self, token: str, default: str | None = None) -> str | None:  # type: ignore[override]
         with self._lock:
             handle = super().get(token)
+            if handle is None:
+                return default
             now = self._clock()
-            if handle is None or now - self._last_seen[token] > self.idle_s:
+            if now - self._last_seen[token] > self.idle_s:
+                self._drop(token)  # its pages' data goes at the next sweep
                 return default
             self._last_seen[token] = now
             return handle
