@@ -24,6 +24,20 @@ from starlette.routing import Mount
 from frontend.api_client import DEFAULT_API_BASE_URL
 from frontend.auth import KeyCheck, Sessions
 
+# Once a sign-in has ended (idle, signed out elsewhere) Gradio answers the page's calls with 401
+# and would show bare "Error" badges; reloading shows the login form instead.
+RELOAD_WHEN_SIGNED_OUT = """<script>
+(() => {
+  const fetch_ = window.fetch;
+  window.fetch = async (...args) => {
+    const answer = await fetch_(...args);
+    if (answer.status === 401 && String(args[0].url ?? args[0]).includes("/gradio_api/")) {
+      location.reload();
+    }
+    return answer;
+  };
+})();
+</script>"""
 SIGN_IN_MESSAGE = (
     "Sign in with your Sapheneia API key as the password; the user name is not checked."
 )
@@ -128,6 +142,7 @@ def create_ui_asgi(options: UIOptions) -> FastAPI:
         footer_links=[],
         mcp_server=False,
         run_history=False,  # its routes take data outside the login and are of no use here
+        head=RELOAD_WHEN_SIGNED_OUT,
     )
     # Gradio keeps sign-ins in ``App.tokens`` (token -> user name); ours also holds each key,
     # forgets idle sign-ins and never hands Gradio the key as the user name.

@@ -27,7 +27,7 @@ def build_blocks(
     with gr.Blocks(
         title="Sapheneia", analytics_enabled=False, delete_cache=(sweep_every_s, keep_files_s)
     ) as blocks:
-        with gr.Row(equal_height=True):
+        with gr.Row():
             gr.Markdown(
                 "# Sapheneia\nUpload a table, map its columns, forecast, compare, download."
             )

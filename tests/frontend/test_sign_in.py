@@ -21,6 +21,8 @@ SMALL_CSV = b"ds,y\n2020-01-01,1\n2020-02-01,2\n"
 
 @pytest.fixture
 def visitor(service: Service) -> Iterator[httpx.Client]:
+    """A client without the login cookie; the recorder cleared."""
+    service.recorder.calls.clear()
     with httpx.Client(base_url=service.ui_url, timeout=30) as client:
         yield client
 
