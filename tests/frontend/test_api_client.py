@@ -36,7 +36,7 @@ def test_api_error_body_is_readable() -> None:
     with pytest.raises(ApiError) as raised:
         client.models()
     assert str(raised.value) == (
-        "Listing models failed: invalid API key The API did not accept the key. "
+        "Listing models failed: invalid API key The API did not accept the key (revoked?): "
         "reload the page and sign in again. (HTTP 401, unauthorized) request id r1"
     )
 
