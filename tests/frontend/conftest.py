@@ -240,7 +240,8 @@ def page(browser: object, service: Service) -> Iterator[Any]:
     page.wait_for_selector("#upload", timeout=30_000)
     from playwright.sync_api import expect
 
-    expect(page.locator("#status")).to_contain_text("Connected", timeout=30_000)
+    # The first page of a run waits for a cold UI replica and its first API call.
+    expect(page.locator("#status")).to_contain_text("Connected", timeout=90_000)
     service.recorder.calls.clear()
     yield page
     page.context.close()
