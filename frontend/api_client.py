@@ -40,11 +40,11 @@ class ApiError(Exception):
 
 
 class MissingKey(ApiError):
-    """No key entered: raised before any request is made."""
+    """No key (the sign-in has ended): raised before any request is made."""
 
 
 HINTS = {
-    401: "The API did not accept the key. Check the API key you entered.",
+    401: "The API did not accept the key (revoked?): reload the page and sign in again.",
     403: "This key may not do that.",
     404: "The API has no such route or model; the server may be older than this UI.",
     413: "The data is too large for one request; send fewer rows or series.",
@@ -88,7 +88,7 @@ class ApiClient:
     ) -> None:
         key = (api_key or "").strip()
         if not key:
-            raise MissingKey("Enter your API key at the top of the page first.")
+            raise MissingKey("Sign in with your API key first: reload the page.")
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(
             base_url=self.base_url,

@@ -12,7 +12,8 @@ from typing import Any
 import gradio as gr
 
 from frontend import handlers as h
-from frontend.api_client import ApiClient, ApiError
+from frontend.api_client import ApiClient, ApiError, MissingKey
+from frontend.auth import Sessions
 from frontend.columns import COVARIATE_ROLES, detect_mapping, series_names
 from frontend.payloads import Table
 from frontend.tables import PREVIEW_ROWS, DataError, read_sample, read_upload, report
@@ -88,14 +89,31 @@ def _load_failed(problem: Exception) -> tuple[Any, ...]:
 
 
 class Events:
-    """Handlers bound to one API base URL."""
+    """Handlers bound to one API base URL; each finds its caller's key by the signed-in session.
 
-    def __init__(self, api_base_url: str) -> None:
+    ``request.username`` is the handle Gradio derived from the sign-in cookie (frontend/auth.py);
+    the key is looked up per call and never kept in a component, a State or the page.
+    """
+
+    def __init__(
+        self, api_base_url: str, sessions: Sessions, *, max_upload_bytes: int, keep_files_s: int
+    ) -> None:
         self.api_base_url = api_base_url
+        self.sessions = sessions
+        self.max_upload_bytes = max_upload_bytes
+        self.keep_files_s = keep_files_s
 
-    def on_connect(self, key: str) -> tuple[Any, ...]:
+    def _key(self, request: gr.Request) -> str:
+        """The signed-in key; ties this page session to the sign-in so its data ends with it."""
+        key = self.sessions.key_for(request.username)
+        if key is None:
+            raise MissingKey("Your sign-in has ended: reload the page and sign in again.")
+        self.sessions.attach(request.username, request.session_hash)
+        return key
+
+    def on_connect(self, request: gr.Request) -> tuple[Any, ...]:
         try:
-            with ApiClient(self.api_base_url, key) as client:
+            with ApiClient(self.api_base_url, self._key(request)) as client:
                 choices, ready, table = h.model_choices(client)
         except Exception as problem:
             return _readable(problem), gr.CheckboxGroup(), gr.CheckboxGroup(), ""
@@ -109,18 +127,20 @@ class Events:
             table,
         )
 
-    def on_upload(self, path: str | None) -> tuple[Any, ...]:
+    def on_upload(self, request: gr.Request, path: str | None) -> tuple[Any, ...]:
         if not path:
             return (gr.skip(),) * LOADED_OUTPUTS
         try:
-            return _loaded(read_upload(path), None)
+            self._key(request)
+            return _loaded(read_upload(path, self.max_upload_bytes), None)
         except Exception as problem:
             return _load_failed(problem)
 
-    def on_sample(self, name: str | None) -> tuple[Any, ...]:
+    def on_sample(self, request: gr.Request, name: str | None) -> tuple[Any, ...]:
         if not name:
             return (gr.skip(),) * LOADED_OUTPUTS
         try:
+            self._key(request)
             return _loaded(*read_sample(name))
         except Exception as problem:
             return _load_failed(problem)
@@ -138,7 +158,7 @@ class Events:
         return (*kept, text, *_series_dropdowns(table, mapping.series_id))
 
     def on_forecast(
-        self, key: str, table: Table | None, ts: str, sid: str, tgt: str,
+        self, request: gr.Request, table: Table | None, ts: str, sid: str, tgt: str,
         dynamic_numerical: list[str], dynamic_categorical: list[str],
         static_numerical: list[str], static_categorical: list[str],
         chosen: list[str], horizon_: int, context_: int, quantiles_: str, freq_: str,
@@ -147,11 +167,11 @@ class Events:
         lists = [dynamic_numerical, dynamic_categorical, static_numerical, static_categorical]
         nothing = (gr.skip(),) * 5
         try:
-            client = ApiClient(self.api_base_url, key)  # MissingKey before any request
+            client = ApiClient(self.api_base_url, self._key(request))  # MissingKey: no request
             table = h.require_table(table)
             mapping = h.mapping_from(ts, sid, tgt, h.role_lists(*lists))
             with client:
-                run_, failures, request = h.run_forecasts(
+                run_, failures, body = h.run_forecasts(
                     client, table, mapping, list(chosen or []), horizon=horizon_,
                     context_length=context_, quantiles_text=quantiles_, freq=freq_,
                     use_covariates=covariates_, progress=progress,
@@ -160,7 +180,9 @@ class Events:
             return (_readable(problem), *nothing)
         if not run_.forecasts:
             return (h.failure_text(failures), *nothing)
-        path, curl_text, python_text = h.export_outputs(self.api_base_url, table, run_, request)
+        path, curl_text, python_text = h.export_outputs(
+            self.api_base_url, table, run_, body, keep_s=self.keep_files_s
+        )
         rows = sum(len(f) for f in run_.forecasts.values())
         done = plain(f"Forecast done: {', '.join(run_.forecasts)} ({rows} rows).")
         return (
@@ -178,7 +200,7 @@ class Events:
         return h.forecast_plot(table, run_, series)
 
     def on_backtest(
-        self, key: str, table: Table | None, ts: str, sid: str, tgt: str,
+        self, request: gr.Request, table: Table | None, ts: str, sid: str, tgt: str,
         dynamic_numerical: list[str], dynamic_categorical: list[str],
         static_numerical: list[str], static_categorical: list[str],
         chosen: list[str], horizon_: int, windows_: int, step_: int, quantiles_: str,
@@ -186,7 +208,7 @@ class Events:
     ) -> tuple[Any, ...]:  # fmt: skip
         lists = [dynamic_numerical, dynamic_categorical, static_numerical, static_categorical]
         try:
-            client = ApiClient(self.api_base_url, key)
+            client = ApiClient(self.api_base_url, self._key(request))
             table = h.require_table(table)
             mapping = h.mapping_from(ts, sid, tgt, h.role_lists(*lists))
             progress(0.1, desc=f"Backtesting {', '.join(chosen or [])}")

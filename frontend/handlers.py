@@ -1,6 +1,7 @@
 """What the UI's buttons do: plain functions of the inputs, messages escaped, no tracebacks shown.
 
-The API key is an argument of every call that needs it; nothing here stores it.
+The API client (holding the signed-in key) is an argument of every call that needs it; nothing
+here stores it.
 """
 
 from __future__ import annotations
@@ -147,10 +148,10 @@ def forecast_plot(table: Table, run: ForecastRun, series: str | None) -> go.Figu
 
 
 def export_outputs(
-    base_url: str, table: Table, run: ForecastRun, request: dict[str, Any]
+    base_url: str, table: Table, run: ForecastRun, request: dict[str, Any], *, keep_s: float
 ) -> tuple[str, str, str]:
-    """(CSV path, curl, Python) for a finished run."""
-    path = write_csv(forecast_table(run.forecasts), table.file_name)
+    """(CSV path, curl, Python) for a finished run; the CSV is deleted after ``keep_s``."""
+    path = write_csv(forecast_table(run.forecasts), table.file_name, keep_s=keep_s)
     models = list(run.forecasts)
     return (
         path,

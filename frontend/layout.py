@@ -1,4 +1,4 @@
-"""The Gradio Blocks: the key, then Data, Forecast and Backtest tabs, wired to ``handlers``."""
+"""The Gradio Blocks: Data, Forecast and Backtest tabs, wired to ``handlers``, behind the login."""
 
 from __future__ import annotations
 
@@ -6,26 +6,33 @@ from typing import Any
 
 import gradio as gr
 
+from frontend.auth import Sessions
 from frontend.columns import COVARIATE_ROLES
 from frontend.events import Events
 from frontend.payloads import DEFAULT_QUANTILES
 from frontend.tables import sample_choices
 
 
-def build_blocks(api_base_url: str) -> gr.Blocks:
-    """The whole UI; every call to the API goes to ``api_base_url`` with the key the user typed."""
-    # delete_cache: uploads and downloads leave Gradio's cache after an hour (checked hourly).
-    with gr.Blocks(title="Sapheneia", analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
-        gr.Markdown("# Sapheneia\nUpload a table, map its columns, forecast, compare, download.")
-        with gr.Row(equal_height=True):
-            api_key = gr.Textbox(
-                label="API key",
-                type="password",
-                placeholder="Bearer key for the Sapheneia API (kept in this browser tab only)",
-                elem_id="api-key",
-                scale=4,
+def build_blocks(
+    api_base_url: str,
+    sessions: Sessions,
+    *,
+    max_upload_bytes: int,
+    keep_files_s: int,
+    sweep_every_s: int,
+) -> gr.Blocks:
+    """The whole UI; every call to the API goes to ``api_base_url`` with the signed-in key."""
+    # delete_cache: uploads and downloads leave Gradio's cache ``keep_files_s`` after they were
+    # written (the table itself lives on in the session's memory until the sign-in ends).
+    with gr.Blocks(
+        title="Sapheneia", analytics_enabled=False, delete_cache=(sweep_every_s, keep_files_s)
+    ) as blocks:
+        with gr.Row():
+            gr.Markdown(
+                "# Sapheneia\nUpload a table, map its columns, forecast, compare, download."
             )
-            connect = gr.Button("Connect", elem_id="connect", scale=1)
+            # Relative to the page (/ui/): Gradio's sign-out route, which also drops the key.
+            gr.Button("Sign out", link="logout", size="sm", scale=0, elem_id="sign-out")
         status = gr.Markdown(elem_id="status")
         table_state = gr.State(None)
         run_state = gr.State(None)
@@ -98,12 +105,13 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
             data_report, data_message, plot_series, backtest_series,
         ]  # fmt: skip
 
-        events = Events(api_base_url)
+        events = Events(
+            api_base_url, sessions, max_upload_bytes=max_upload_bytes, keep_files_s=keep_files_s
+        )
         # The REST API is the programmatic interface; the UI's own endpoints stay private.
         private: dict[str, Any] = {"api_visibility": "private"}
         connected = [status, models, backtest_models, models_table]
-        connect.click(events.on_connect, [api_key], connected, **private)
-        api_key.submit(events.on_connect, [api_key], connected, **private)
+        blocks.load(events.on_connect, None, connected, **private)
         upload.upload(events.on_upload, [upload], loaded_outputs, **private)
         sample.input(events.on_sample, [sample], loaded_outputs, **private)
         remapped = [*roles, data_report, plot_series, backtest_series]
@@ -111,7 +119,7 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
             picker.input(events.on_mapping, mapping_inputs, remapped, **private)
         run.click(
             events.on_forecast,
-            [api_key, *mapping_inputs, models, horizon, context, quantiles, freq,
+            [*mapping_inputs, models, horizon, context, quantiles, freq,
              use_covariates, plot_series],
             [forecast_message, plot, download, curl, python, run_state],
             **private,
@@ -121,7 +129,7 @@ def build_blocks(api_base_url: str) -> gr.Blocks:
         )
         run_backtest.click(
             events.on_backtest,
-            [api_key, *mapping_inputs, backtest_models, backtest_horizon, windows, step,
+            [*mapping_inputs, backtest_models, backtest_horizon, windows, step,
              quantiles, use_covariates, backtest_series],
             [backtest_message, metrics, backtest_plot],
             **private,

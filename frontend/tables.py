@@ -11,7 +11,6 @@ from frontend.columns import ColumnMapping
 from frontend.payloads import Table
 from frontend.text import plain
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 PREVIEW_ROWS = 20
 MAX_PROBLEMS = 8
 
@@ -20,12 +19,14 @@ class DataError(ValueError):
     """A table the UI cannot use, with a message for the user."""
 
 
-def read_upload(path: str) -> Table:
-    """A CSV or Parquet file as uploaded; the bytes are sent to the API as they are."""
+def read_upload(path: str, max_bytes: int) -> Table:
+    """A CSV or Parquet file as uploaded; the bytes are sent to the API as they are.
+
+    Gradio refuses bigger uploads already; this also covers a file put in place another way."""
     source = Path(path)
+    if source.stat().st_size > max_bytes:
+        raise DataError(f"the file is over the {max_bytes:,}-byte upload limit; upload less data")
     content = source.read_bytes()
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise DataError(f"the file is over {MAX_UPLOAD_BYTES // 2**20} MiB; upload less data")
     suffix = source.suffix.lower()
     try:
         if suffix in {".parquet", ".pq"}:

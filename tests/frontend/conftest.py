@@ -2,7 +2,8 @@
 
 The UI reaches the API through a recording pass-through in this process, so that tests can assert
 on what the UI sent (and that it sent nothing without a key). If the deployments tests already
-started Ray in this session, their instance is reused: one Ray per test session.
+started Ray in this session, their instance is reused: one Ray per test session. The UI replica
+keeps its uploads in a folder of this session (GRADIO_TEMP_DIR), so tests can see what it stored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+UPLOAD_CAP = 64 * 1024  # the UI's upload cap here: small, so that a test can pass it cheaply
 MODELS = ("auto-ets", "seasonal-naive")  # statistical: no weights, quick on two cores
 API_ARGS = {
     "models_dir": "configs/models",
@@ -97,6 +100,10 @@ class Service:
     api_url: str
     key: str
     recorder: Recorder
+    upload_dir: Path  # the UI replica's GRADIO_TEMP_DIR
+
+    def stored_files(self) -> set[Path]:
+        return {p for p in self.upload_dir.rglob("*") if p.is_file()}
 
 
 def wait_for(check: object, what: str, timeout_s: float = 240) -> None:
@@ -151,9 +158,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     api_url = f"http://127.0.0.1:{port}{prefix.rstrip('/')}"
     recorder = Recorder(api_url)
     proxy = recorder.serve()
+    upload_dir = tmp_path_factory.mktemp("ui-uploads")
     ui_args = {
         "api_base_url": f"http://127.0.0.1:{proxy.server_address[1]}",
-        "ray_actor_options": {"num_cpus": 0.05},
+        "max_upload_bytes": UPLOAD_CAP,
+        "ray_actor_options": {
+            "num_cpus": 0.05,
+            "runtime_env": {"env_vars": {"GRADIO_TEMP_DIR": str(upload_dir)}},
+        },
     }
     serve.run(build_ui_app(ui_args), name="ui", route_prefix="/ui")
     ui_url = f"http://127.0.0.1:{port}/ui/"
@@ -166,7 +178,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
     wait_for(ready, "the API's models")
     wait_for(lambda: httpx.get(ui_url, timeout=5).status_code == 200, "the UI")
-    yield Service(ui_url=ui_url, api_url=api_url, key=API_KEY, recorder=recorder)
+    yield Service(
+        ui_url=ui_url, api_url=api_url, key=API_KEY, recorder=recorder, upload_dir=upload_dir
+    )
     proxy.shutdown()
     if started:
         serve.shutdown()
@@ -187,17 +201,47 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: object, service: Service) -> Iterator[object]:
-    """A fresh browser context on the UI; ``page.dialogs`` lists any alert() that fired."""
+def new_page(browser: object) -> Any:
+    """A page in a fresh browser context; ``page.dialogs`` lists any alert() that fired."""
     context = browser.new_context(  # type: ignore[attr-defined]
         viewport={"width": 1300, "height": 1000}, accept_downloads=True
     )
     page = context.new_page()
     page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    return page
+
+
+def sign_in(page: Any, key: str, user: str = "anyone") -> None:
+    """Gradio's login form: any user name, the API key as the password."""
+    page.wait_for_selector("input[type=password]")
+    page.locator("input[type=text]").fill(user)
+    page.locator("input[type=password]").fill(key)
+    page.get_by_role("button", name="Login").click()
+
+
+@pytest.fixture
+def signed_out_page(browser: object, service: Service) -> Iterator[Any]:
+    """The UI as a visitor without a key sees it: the login form."""
+    page = new_page(browser)
     page.goto(service.ui_url)
-    page.wait_for_selector("#api-key input")
+    page.wait_for_selector("input[type=password]")
     service.recorder.calls.clear()
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def page(browser: object, service: Service) -> Iterator[Any]:
+    """The UI signed in with the service's key, models listed; the recorder cleared after."""
+    page = new_page(browser)
+    page.goto(service.ui_url)
+    sign_in(page, service.key)
+    page.wait_for_selector("#upload", timeout=30_000)
+    from playwright.sync_api import expect
+
+    # The first page of a run waits for a cold UI replica and its first API call.
+    expect(page.locator("#status")).to_contain_text("Connected", timeout=90_000)
+    service.recorder.calls.clear()
+    yield page
+    page.context.close()

@@ -18,7 +18,7 @@ def client_answering(response: httpx.Response, seen: list[httpx.Request]) -> Api
 
 @pytest.mark.parametrize("key", [None, "", "   "])
 def test_no_key_no_client(key: str | None) -> None:
-    with pytest.raises(MissingKey, match="Enter your API key"):
+    with pytest.raises(MissingKey, match="Sign in with your API key"):
         ApiClient("http://api.test", key)
 
 
@@ -36,8 +36,8 @@ def test_api_error_body_is_readable() -> None:
     with pytest.raises(ApiError) as raised:
         client.models()
     assert str(raised.value) == (
-        "Listing models failed: invalid API key The API did not accept the key. "
-        "Check the API key you entered. (HTTP 401, unauthorized) request id r1"
+        "Listing models failed: invalid API key The API did not accept the key (revoked?): "
+        "reload the page and sign in again. (HTTP 401, unauthorized) request id r1"
     )
 
 

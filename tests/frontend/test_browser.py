@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.frontend.conftest import MODELS, OUTPUT_DIR, Service
+from tests.frontend.conftest import MODELS, OUTPUT_DIR, UPLOAD_CAP, Service, sign_in
 
 pytestmark = pytest.mark.cluster
 
@@ -42,11 +42,6 @@ def two_routes(path: Path, extra: dict[str, Any] | None = None) -> Path:
     return path
 
 
-def connect(page: Any, key: str) -> None:
-    page.locator("#api-key input").fill(key)
-    page.locator("#connect").click()
-
-
 def upload(page: Any, path: Path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(path))
     expect(page.locator("#data-message")).to_contain_text(f"Loaded {path.name}", timeout=30_000)
@@ -67,8 +62,6 @@ def plot_traces(page: Any) -> list[dict[str, Any]]:
 
 
 def test_upload_forecast_plot_download(page: Any, service: Service, tmp_path: Path) -> None:
-    connect(page, service.key)
-    expect(page.locator("#status")).to_contain_text("Connected", timeout=30_000)
     upload(page, two_routes(tmp_path / "routes.csv"))
     expect(page.locator("#timestamp input")).to_have_value("month")
     expect(page.locator("#series-id input")).to_have_value("route")
@@ -109,11 +102,13 @@ def test_upload_forecast_plot_download(page: Any, service: Service, tmp_path: Pa
     assert service.key not in curl + page.locator("#python").inner_text()
 
     calls = service.recorder.calls
-    assert [(m, p) for m, p, _ in calls] == [
-        ("GET", "/api/v2/models"),
-        *[("POST", "/api/v2/forecast")] * len(MODELS),
-    ]
+    assert [(m, p) for m, p, _ in calls] == [("POST", "/api/v2/forecast")] * len(MODELS)
     assert {auth for _, _, auth in calls} == {f"Bearer {service.key}"}
+    # The key went to the API from the server; the page itself never holds it.
+    assert service.key not in page.content()
+    assert service.key not in page.evaluate(
+        "() => JSON.stringify([window.gradio_config, {...localStorage}, {...sessionStorage}])"
+    )
 
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT_DIR / "forecast.png"), full_page=True)
@@ -134,26 +129,46 @@ def test_column_and_file_names_are_shown_as_text(
     assert page.dialogs == []
 
 
-def test_no_key_no_request(page: Any, service: Service, tmp_path: Path) -> None:
-    page.locator("#connect").click()
-    expect(page.locator("#status")).to_contain_text("Enter your API key at the top of the page")
-    upload(page, two_routes(tmp_path / "routes.csv"))
-    page.get_by_role("tab", name="Forecast").click()
-    page.locator("#run-forecast").click()
-    expect(page.locator("#forecast-message")).to_contain_text("Enter your API key")
-    page.get_by_role("tab", name="Backtest").click()
-    page.locator("#run-backtest").click()
-    expect(page.locator("#backtest-message")).to_contain_text("Enter your API key")
+def test_without_a_key_the_page_is_only_the_login_form(
+    signed_out_page: Any, service: Service
+) -> None:
+    page = signed_out_page
+    expect(page.get_by_text("Sign in with your Sapheneia API key as the password")).to_be_visible()
+    expect(page.locator("input[type=password]")).to_be_visible()
+    for widget in ("#upload", "#sample", "#run-forecast", "#run-backtest", "#status"):
+        expect(page.locator(widget)).to_have_count(0)
     assert service.recorder.calls == []
 
 
-def test_wrong_key_is_a_readable_error(page: Any, service: Service) -> None:
-    connect(page, "not-the-key")
-    status = page.locator("#status")
-    expect(status).to_contain_text("Listing models failed: ", timeout=30_000)
-    expect(status).to_contain_text("Check the API key you entered. (HTTP 401")
+def test_wrong_key_is_refused(signed_out_page: Any, service: Service) -> None:
+    page = signed_out_page
+    sign_in(page, "not-the-key")
+    expect(page.get_by_text("Incorrect Credentials", exact=False)).to_be_visible(timeout=30_000)
+    expect(page.locator("#upload")).to_have_count(0)
     assert "Traceback" not in page.content()
     assert service.recorder.calls == [("GET", "/api/v2/models", "Bearer not-the-key")]
+
+
+def test_sign_out_ends_the_session(page: Any, service: Service) -> None:
+    page.locator("#sign-out").click()
+    page.wait_for_selector("input[type=password]", timeout=30_000)
+    expect(page.locator("#upload")).to_have_count(0)
+    page.reload()
+    page.wait_for_selector("input[type=password]", timeout=30_000)
+    expect(page.locator("#upload")).to_have_count(0)
+
+
+def test_an_upload_over_the_cap_is_refused(page: Any, service: Service, tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"ds,y\n" + b"2020-01-01,1\n" * (UPLOAD_CAP // 13 + 1))
+    assert big.stat().st_size > UPLOAD_CAP
+    before = service.stored_files()
+    page.locator("#upload input[type=file]").set_input_files(str(big))
+    expect(page.get_by_text("exceed the maximum allowed size", exact=False)).to_be_visible(
+        timeout=30_000
+    )
+    expect(page.locator("#data-message")).not_to_contain_text("Loaded")
+    assert service.stored_files() == before
 
 
 def test_sample_dataset(page: Any) -> None:
@@ -167,8 +182,6 @@ def test_sample_dataset(page: Any) -> None:
 
 
 def test_backtest_tab(page: Any, service: Service, tmp_path: Path) -> None:
-    connect(page, service.key)
-    expect(page.locator("#status")).to_contain_text("Connected", timeout=30_000)
     upload(page, two_routes(tmp_path / "routes.csv"))
     page.get_by_role("tab", name="Backtest").click()
     page.locator("#backtest-models label", has_text=MODELS[-1]).click()

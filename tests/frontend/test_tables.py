@@ -21,7 +21,7 @@ def test_csv_and_parquet_uploads_keep_their_bytes(tmp_path: Path) -> None:
     frame.to_csv(tmp_path / "a.csv", index=False)
     frame.to_parquet(tmp_path / "a.parquet")
     for name in ("a.csv", "a.parquet"):
-        table = read_upload(str(tmp_path / name))
+        table = read_upload(str(tmp_path / name), max_bytes=10_000)
         assert table.file_name == name
         assert table.content == (tmp_path / name).read_bytes()
         assert table.frame.shape == (24, 3)
@@ -30,7 +30,13 @@ def test_csv_and_parquet_uploads_keep_their_bytes(tmp_path: Path) -> None:
 def test_other_files_are_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / "notes.xlsx").write_bytes(b"PK")
     with pytest.raises(DataError, match=r"'notes.xlsx' is neither CSV nor Parquet"):
-        read_upload(str(tmp_path / "notes.xlsx"))
+        read_upload(str(tmp_path / "notes.xlsx"), max_bytes=10_000)
+
+
+def test_a_file_over_the_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    (tmp_path / "big.csv").write_bytes(b"ds,y\n" + b"2020-01-01,1\n" * 100)
+    with pytest.raises(DataError, match=r"over the 1,000-byte upload limit; upload less data"):
+        read_upload(str(tmp_path / "big.csv"), max_bytes=1000)
 
 
 def test_report_names_frequency_gaps_duplicates() -> None:
