@@ -199,11 +199,13 @@ ERROR_DESCRIPTIONS = {
     "allows (source_forbidden).",
     404: "Unknown model (model_not_found) or data file (source_not_found).",
     409: "The model is already initializing (conflict); poll its status.",
-    413: "The body or the data is over a size limit (payload_too_large); the message names it.",
+    413: "The body or the data is over a limit (payload_too_large, limit_exceeded); the message "
+    "names the limit and how to get under it.",
     422: "Well-formed data that cannot be forecast as sent (data_error and its kinds, "
     "source_unreachable).",
     429: "Too many requests for this key (rate_limited); see Retry-After.",
     500: "A server fault (internal_error); quote the request id to the operator.",
+    502: "The model answered with values that are not finite numbers (model_output_invalid).",
     503: "The model cannot serve now (model_unavailable); see Retry-After and the message.",
     504: "The model took longer than its time limit (model_timeout).",
 }
@@ -219,7 +221,7 @@ EVERY_ROUTE_ERRORS = (413, 500)
 # Any route that needs a key.
 AUTHENTICATED_ERRORS = (*EVERY_ROUTE_ERRORS, 401, 429)
 # A route that loads the caller's data and forecasts it.
-FORECAST_ERRORS = (*AUTHENTICATED_ERRORS, 400, 403, 404, 422, 503, 504)
+FORECAST_ERRORS = (*AUTHENTICATED_ERRORS, 400, 403, 404, 422, 502, 503, 504)
 
 Row = dict[str, str | float | None]
 
