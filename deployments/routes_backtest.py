@@ -12,7 +12,12 @@ from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_discovery import answered_by
-from deployments.schemas import BacktestRequest
+from deployments.schemas import (
+    FORECAST_ERRORS,
+    BacktestRequest,
+    BacktestResponse,
+    error_responses,
+)
 from sapheneia.evaluation import metric_records, plan_backtest, report
 
 BACKTEST_EXAMPLE = {
@@ -24,10 +29,13 @@ BACKTEST_EXAMPLE = {
 
 
 def backtest_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v2", tags=["v2 (unified)"])
+    router = APIRouter(
+        prefix="/api/v2", tags=["v2 (unified)"], responses=error_responses(*FORECAST_ERRORS)
+    )
 
     @router.post(
         "/backtest",
+        responses={200: {"model": BacktestResponse, "description": "Scores and forecasts."}},
         openapi_extra=upload_doc(
             "BacktestRequest", BACKTEST_EXAMPLE, '{"models": ["auto-ets"], "horizon": 12}'
         ),

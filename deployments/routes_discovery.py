@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from deployments.deps import GatewayDep
 from deployments.gateway import Gateway
+from deployments.schemas import EVERY_ROUTE_ERRORS, error_responses
 from sapheneia import __version__
 from sapheneia.config import ModelConfig
 
@@ -45,7 +46,7 @@ def answered_by(config: ModelConfig) -> dict[str, str | None]:
 
 
 def discovery_router() -> APIRouter:
-    router = APIRouter(tags=["discovery"])
+    router = APIRouter(tags=["discovery"], responses=error_responses(*EVERY_ROUTE_ERRORS))
 
     @router.get("/")
     async def root() -> dict[str, Any]:

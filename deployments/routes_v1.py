@@ -15,7 +15,13 @@ from deployments.audit import note
 from deployments.deps import AdminDep, CallerDep, GatewayDep
 from deployments.gateway import model_state
 from deployments.routes_discovery import answered_by, public_version, without_paths
-from deployments.schemas import InferenceRequest, InitializationRequest
+from deployments.schemas import (
+    AUTHENTICATED_ERRORS,
+    FORECAST_ERRORS,
+    InferenceRequest,
+    InitializationRequest,
+    error_responses,
+)
 from deployments.v1_contract import inference_response
 from deployments.v1_defaults import v1_defaults
 from sapheneia import __version__
@@ -41,9 +47,16 @@ def pick_timestamp_column(frame: pd.DataFrame, definition: Mapping[str, str]) ->
 
 
 def v1_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1/{model}", tags=["v1 (earlier contract)"])
+    # Every route here names a model (404 when unknown). FastAPI documents a 422 of its own shape on
+    # any route with parameters unless one is declared; validation answers 400 here, so the 422 is
+    # declared in the one error shape (data errors on /inference).
+    router = APIRouter(
+        prefix="/api/v1/{model}",
+        tags=["v1 (earlier contract)"],
+        responses=error_responses(*AUTHENTICATED_ERRORS, 404, 422),
+    )
 
-    @router.post("/initialization")
+    @router.post("/initialization", responses=error_responses(400, 403, 409, 503))
     async def initialization(
         model: str, gateway: GatewayDep, _: AdminDep, body: InitializationRequest | None = None
     ) -> dict[str, Any]:
@@ -93,7 +106,7 @@ def v1_router() -> APIRouter:
             "replicas": state.replicas,
         }
 
-    @router.post("/shutdown")
+    @router.post("/shutdown", responses=error_responses(403, 503))
     async def shutdown(model: str, gateway: GatewayDep, _: AdminDep) -> dict[str, Any]:
         """Unload the model on every replica (admin key); its routes answer 503 until
         /initialization."""
@@ -101,7 +114,7 @@ def v1_router() -> APIRouter:
         state = await gateway.set_state(model_id, "shutdown", {})
         return {"message": "Model shut down successfully", "replicas": state.replicas}
 
-    @router.post("/inference")
+    @router.post("/inference", responses=error_responses(*FORECAST_ERRORS))
     async def inference(
         model: str,
         body: InferenceRequest,

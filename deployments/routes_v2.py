@@ -16,7 +16,14 @@ from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_discovery import answered_by, model_listing
-from deployments.schemas import FORECAST_EXAMPLE, ForecastRequest
+from deployments.schemas import (
+    AUTHENTICATED_ERRORS,
+    FORECAST_ERRORS,
+    FORECAST_EXAMPLE,
+    ForecastRequest,
+    ForecastResponse,
+    error_responses,
+)
 from sapheneia.data import build_tasks
 from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 
@@ -52,7 +59,11 @@ def forecast_csv(
 
 
 def v2_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v2", tags=["v2 (unified)"])
+    router = APIRouter(
+        prefix="/api/v2",
+        tags=["v2 (unified)"],
+        responses=error_responses(*AUTHENTICATED_ERRORS),
+    )
 
     @router.get("/models")
     async def models(gateway: GatewayDep, _: CallerDep) -> dict[str, Any]:
@@ -61,6 +72,14 @@ def v2_router() -> APIRouter:
 
     @router.post(
         "/forecast",
+        responses={
+            200: {
+                "model": ForecastResponse,
+                "description": "The forecast as JSON, or as CSV with the same columns.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            **error_responses(*FORECAST_ERRORS),
+        },
         openapi_extra=upload_doc(
             "ForecastRequest", FORECAST_EXAMPLE, '{"model": "auto-ets", "horizon": 12}'
         ),

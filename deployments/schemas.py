@@ -173,3 +173,97 @@ class BacktestRequest(TableRequest):
     horizon: int = Field(ge=1, le=1000, description="Steps per window.")
     n_windows: int = Field(default=3, ge=1, le=50, description="Number of forecast origins.")
     step: int | None = Field(default=None, ge=1, description="Steps between origins (= horizon).")
+
+
+class ErrorDetail(BaseModel):
+    # Forbidding extra keys makes the document say what the one error shape is: these three only.
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Stable error code; the README lists them all.")
+    message: str = Field(description="What is wrong and how to fix it.")
+    request_id: str = Field(description="The request's id, also in the X-Request-ID header.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer, on every route: ``{"error": {"code", "message", "request_id"}}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request (invalid_input and its kinds): the message names the field and the fix.",
+    401: "Missing, malformed or unknown API key (unauthorized).",
+    403: "The key may not do this (forbidden), or the data source is outside what the server "
+    "allows (source_forbidden).",
+    404: "Unknown model (model_not_found) or data file (source_not_found).",
+    409: "The model is already initializing (conflict); poll its status.",
+    413: "The body or the data is over a limit (payload_too_large, limit_exceeded); the message "
+    "names the limit and how to get under it.",
+    422: "Well-formed data that cannot be forecast as sent (data_error and its kinds, "
+    "source_unreachable).",
+    429: "Too many requests for this key (rate_limited); see Retry-After.",
+    500: "A server fault (internal_error); quote the request id to the operator.",
+    502: "The model answered with values that are not finite numbers (model_output_invalid).",
+    503: "The model cannot serve now (model_unavailable); see Retry-After and the message.",
+    504: "The model took longer than its time limit (model_timeout).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for these error statuses, each with the one error body."""
+    return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in statuses}
+
+
+# Answered by the ingress middleware on any route: a body over the cap, or a fault.
+EVERY_ROUTE_ERRORS = (413, 500)
+# Any route that needs a key.
+AUTHENTICATED_ERRORS = (*EVERY_ROUTE_ERRORS, 401, 429)
+# A route that loads the caller's data and forecasts it.
+FORECAST_ERRORS = (*AUTHENTICATED_ERRORS, 400, 403, 404, 422, 502, 503, 504)
+
+Row = dict[str, str | float | None]
+
+
+class ForecastMetadata(BaseModel):
+    series_count: int
+    horizon: int
+    quantiles: list[float]
+    interpolated_quantiles: list[float] = Field(
+        description="Levels the model does not output natively, interpolated from its own."
+    )
+    covariates_used: bool
+    batch_sizes: list[int | None] = Field(description="Size of the batch each series ran in.")
+    total_time_seconds: float
+    request_id: str
+
+
+class ForecastResponse(BaseModel):
+    """``POST /api/v2/forecast`` as JSON: one row per series and step."""
+
+    model: str = Field(description="The model id that answered (an alias resolved).")
+    forecast: list[Row] = Field(
+        description="Rows of the id column, 'ds', 'mean', 'median' and one 'q-<level>' column "
+        "per quantile."
+    )
+    metadata: ForecastMetadata
+
+
+class BacktestMetadata(BaseModel):
+    windows: int
+    horizon: int
+    step: int
+    series_count: int
+    request_id: str
+
+
+class BacktestResponse(BaseModel):
+    """``POST /api/v2/backtest``: scores per model and series, and every window's forecasts."""
+
+    metrics: list[dict[str, str | float | dict[str, str] | None]] = Field(
+        description="One row per model: MASE, sMAPE, WQL, 80% coverage; an undefined metric is "
+        "null, with the reason under 'undefined'."
+    )
+    forecasts: list[Row] = Field(description="Each window's forecasts beside the actual values.")
+    metadata: BacktestMetadata

@@ -18,7 +18,7 @@ from utilsforecast import losses
 
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks, season_length
 from sapheneia.data.limits import over_limit
-from sapheneia.data.table import SERIES, TARGET, TIME, prepare
+from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepare
 from sapheneia.errors import InvalidInput, SapheneiaError
 from sapheneia.models.base import ModelAdapter
 from sapheneia.tasks import ForecastResult, ForecastTask, quantile_column
@@ -84,8 +84,11 @@ def rolling_windows(
             history_rows.append(rows.iloc[:cut])
             future_rows.append(rows.iloc[cut : cut + horizon])
         history, future = pd.concat(history_rows), pd.concat(future_rows)
-        original = source.iloc[np.concatenate([history.index, future.index])].copy()
-        original.loc[original.index.isin(future.index), roles.target] = np.nan
+        # The prepared table is sorted by series and time; ROW (1-based) points back into the
+        # caller's rows, which may come in any order.
+        future_at = future[ROW].to_numpy() - 1
+        original = source.iloc[np.concatenate([history[ROW].to_numpy() - 1, future_at])].copy()
+        original.loc[original.index.isin(future_at), roles.target] = np.nan
         windows.append(
             Window(
                 cutoff=history[TIME].max(),

@@ -53,6 +53,31 @@ def test_windows_end_at_the_last_observation_and_step_back() -> None:
     assert frame["y"].isna().sum() == 6
 
 
+def test_windows_blank_the_right_rows_whatever_order_the_series_come_in() -> None:
+    # Found by the API fuzzer: series sent out of id order had other rows blanked than the ones
+    # scored, so a backtest refused good data ("missing target values") or let the model see the
+    # value it was scored on.
+    b = AirPassengersDF.assign(unique_id="b")
+    a = AirPassengersDF.iloc[:100].assign(unique_id="a", y=lambda f: f["y"] * 2)
+    frame = pd.concat([b, a], ignore_index=True)  # 'b' first, and longer
+    (window,) = rolling_windows(frame, ColumnRoles(), horizon=3, n_windows=1)
+    blanked = window.frame[window.frame["y"].isna()]
+    expected = frame.groupby("unique_id").tail(3)
+    assert sorted(blanked.index) == sorted(expected.index)
+    assert window.frame["y"].isna().sum() == 6
+    actuals = window.actuals.set_index(["unique_id", "ds"])["y"]
+    assert actuals.to_dict() == expected.set_index(["unique_id", "ds"])["y"].to_dict()
+    report = backtest_models(
+        {"seasonal-naive": statistical("seasonal-naive")},
+        frame,
+        ColumnRoles(),
+        horizon=3,
+        n_windows=3,
+    )
+    # 3 windows x 2 series x 3 steps, each next to its actual value.
+    assert report.forecasts["y"].notna().all() and len(report.forecasts) == 3 * 2 * 3
+
+
 def test_seasonal_naive_errors_match_a_hand_computation() -> None:
     report = backtest_models(
         {"seasonal-naive": statistical("seasonal-naive")},
