@@ -18,8 +18,8 @@ from utilsforecast import losses
 
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks, season_length
 from sapheneia.data.limits import over_limit
-from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepare
-from sapheneia.errors import InvalidInput, SapheneiaError
+from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepare, rows_text
+from sapheneia.errors import InvalidInput, MissingTargetValues, SapheneiaError
 from sapheneia.models.base import ModelAdapter
 from sapheneia.tasks import ForecastResult, ForecastTask, quantile_column
 
@@ -64,6 +64,7 @@ def rolling_windows(
     if horizon < 1 or n_windows < 1 or step < 1:
         raise InvalidInput("horizon, n_windows and step must be at least 1")
     table = prepare(frame, roles)
+    _refuse_gaps_in_history(table)
     observed = table[table[TARGET].notna()]
     sizes = observed.groupby(SERIES, sort=False).size()
     needed = horizon + (n_windows - 1) * step + 3
@@ -98,6 +99,26 @@ def rolling_windows(
             )
         )
     return windows
+
+
+def _refuse_gaps_in_history(table: pd.DataFrame) -> None:
+    """An empty target before a series' last observed value is a hole in its history (trailing
+    empty rows carry future covariates): refuse it as a forecast would, naming the rows."""
+    missing = table[TARGET].isna().to_numpy()
+    if not missing.any():
+        return
+    # Per series, how many observed values are still to come at each row (this one excluded).
+    observed = (~missing).astype(int)
+    by_series = pd.Series(observed, index=table.index).groupby(table[SERIES].to_numpy())
+    later = by_series.transform(lambda s: s[::-1].cumsum()[::-1] - s).to_numpy()
+    holes = missing & (later > 0)
+    if holes.any():
+        first = table[holes]
+        series = first[SERIES].iloc[0]
+        raise MissingTargetValues(
+            f"series '{series}' is missing target values in rows "
+            f"{rows_text(first[ROW].to_numpy())}; fill them or drop those rows"
+        )
 
 
 def _long(table: pd.DataFrame) -> pd.DataFrame:

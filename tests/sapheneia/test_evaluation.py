@@ -120,3 +120,27 @@ def test_backtest_names_the_report_after_the_model() -> None:
     )
     assert report.metrics["model"].tolist() == ["auto-theta"]
     assert set(report.forecasts["model"]) == {"auto-theta"}
+
+
+def test_a_hole_in_a_history_is_named_as_missing_target_values() -> None:
+    from sapheneia.errors import MissingTargetValues
+
+    frame = AirPassengersDF.copy()
+    frame.loc[40, "y"] = float("nan")
+    with pytest.raises(MissingTargetValues, match="missing target values in rows"):
+        rolling_windows(frame, ColumnRoles(), horizon=6, n_windows=2)
+    # Empty targets after the last observation are future covariate rows, not holes.
+    future = pd.DataFrame(
+        {
+            "unique_id": AirPassengersDF["unique_id"].iloc[0],
+            "ds": pd.date_range("1961-01-01", periods=6, freq="MS"),
+            "y": np.nan,
+        }
+    )
+    windows = rolling_windows(
+        pd.concat([AirPassengersDF, future], ignore_index=True),
+        ColumnRoles(),
+        horizon=6,
+        n_windows=2,
+    )
+    assert len(windows) == 2
