@@ -279,7 +279,7 @@ def test_the_subject_is_the_caller() -> None:
     assert (first.key_digest, first.admin) == (expected, False)
     assert (second.key_digest, second.admin) == (expected, True)
     assert first.key_id == expected[:12]
-    # A subject can never pose as a key: an API key's digest has no "jwt:" prefix in its input.
+    # A subject with a key's text is not that key's caller.
     assert checker.check(f"Bearer {hs256(sub=API_KEY)}").key_digest != digest(API_KEY)
 
 
