@@ -15,6 +15,7 @@ from ray import serve
 from ray.serve import Application
 
 from deployments.ingress import Ingress
+from deployments.jwt_auth import jwt_options
 from deployments.model_server import BatchSettings, ModelServer
 from deployments.options import IngressOptions
 from deployments.serve_options import SERVE_KEYS, ServeOptions
@@ -157,6 +158,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
     return IngressOptions(
         key_digests=[digest(k) for k in keys.forecast],
         admin_key_digests=[digest(k) for k in keys.admin],
+        jwt=jwt_options(settings),
         limits=DataLimits.from_settings(settings),
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         audit_log=settings.audit_log,

@@ -41,12 +41,7 @@ class Ingress:
         self.configs = configs
         self.options = options
         self.aliases = {alias: cfg.id for cfg in configs.values() for alias in cfg.aliases}
-        self.keys = KeyChecker(
-            options.key_digests,
-            options.rate_limit_per_minute,
-            options.admin_key_digests,
-            options.auth_failures_per_minute,
-        )
+        self.keys = KeyChecker.from_options(options)
         self.limits = options.limits
         self.sources = SourceLoader(
             options.limits, options.url_fetch_threads, options.url_fetches_per_key

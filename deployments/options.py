@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sapheneia.data import DataLimits
+
+
+class JwtOptions(BaseModel):
+    """How JWT bearer tokens are verified, and which scopes grant what.
+
+    The HS256 secret has to travel to the replicas to verify anything; it is a ``SecretStr`` so it
+    never shows in a repr or a log. A JWKS file is read at start and its public keys travel; a JWKS
+    URL is fetched by each replica.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience: str = Field(min_length=1, description="The 'aud' every token must carry.")
+    issuer: str = Field(default="", description="The 'iss' every token must carry; '' unchecked.")
+    hs256_secret: SecretStr | None = None
+    jwks: dict[str, Any] | None = Field(default=None, description="A JWKS read from a file.")
+    jwks_url: str = ""
+    jwks_timeout_s: float = 5.0
+    jwks_cache_s: float = 300.0
+    leeway_s: float = 30.0
+    scope_claim: str = "scope"
+    forecast_scope: str = "sapheneia:forecast"
+    admin_scope: str = "sapheneia:admin"
 
 
 class IngressOptions(BaseModel):
@@ -17,6 +42,7 @@ class IngressOptions(BaseModel):
         default_factory=list,
         description="Digests of the keys that may also call /initialization and /shutdown.",
     )
+    jwt: JwtOptions | None = Field(default=None, description="JWT bearer tokens; None: off.")
     limits: DataLimits = Field(description="Where data may come from and how much of it.")
     cors_origins: list[str] = Field(default_factory=list)
     audit_log: str = Field(default="", description='"" (off), "stdout", or a file to append to.')

@@ -124,6 +124,14 @@ class Forbidden(SapheneiaError):
     code = "forbidden"
 
 
+class AuthUnavailable(SapheneiaError):
+    """The JWT issuer's key set cannot be fetched, so no token can be checked now: retry shortly."""
+
+    status = 503
+    code = "auth_unavailable"
+    retry_after_s = 30
+
+
 class RateLimited(SapheneiaError):
     """Too many requests for this key; the caller retries after a pause."""
 

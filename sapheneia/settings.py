@@ -86,6 +86,46 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(
         default=30, ge=1, validation_alias="SAPHENEIA_AUTH_FAILURES_PER_MINUTE"
     )
+    # JWT bearer tokens, accepted beside API keys once a secret or a JWKS is set.
+    jwt_hs256_secret: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_JWT_HS256_SECRET",
+        description="Shared secret for HS256 tokens (at least 32 characters).",
+        repr=False,
+    )
+    jwt_jwks: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_JWT_JWKS",
+        description="RS256 public keys: a JWKS file, or an https URL (http only to loopback).",
+    )
+    jwt_audience: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_JWT_AUDIENCE",
+        description="The 'aud' a token must carry; required once JWT is on.",
+    )
+    jwt_issuer: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_JWT_ISSUER",
+        description="The 'iss' a token must carry; unchecked when empty.",
+    )
+    jwt_scope_claim: str = Field(default="scope", validation_alias="SAPHENEIA_JWT_SCOPE_CLAIM")
+    jwt_forecast_scope: str = Field(
+        default="sapheneia:forecast", validation_alias="SAPHENEIA_JWT_FORECAST_SCOPE"
+    )
+    jwt_admin_scope: str = Field(
+        default="sapheneia:admin", validation_alias="SAPHENEIA_JWT_ADMIN_SCOPE"
+    )
+    # Clock skew between the issuer and this server, for exp and nbf; minutes would stretch a
+    # token's life noticeably, so it is capped.
+    jwt_leeway_s: float = Field(
+        default=30.0, ge=0, le=300, validation_alias="SAPHENEIA_JWT_LEEWAY_S"
+    )
+    jwt_jwks_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="SAPHENEIA_JWT_JWKS_TIMEOUT_S"
+    )
+    jwt_jwks_cache_s: float = Field(
+        default=300.0, ge=0, validation_alias="SAPHENEIA_JWT_JWKS_CACHE_S"
+    )
     hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
     # The earlier product's TimesFM-2.0 settings, still honoured for `timesfm-2.0` (alias timesfm20):
     # serve_config.yaml wins where it sets the same thing.

@@ -36,12 +36,7 @@ class LocalGateway:
         self.sources = SourceLoader(
             options.limits, options.url_fetch_threads, options.url_fetches_per_key
         )
-        self.keys = KeyChecker(
-            options.key_digests,
-            options.rate_limit_per_minute,
-            options.admin_key_digests,
-            options.auth_failures_per_minute,
-        )
+        self.keys = KeyChecker.from_options(options)
         self.adapters: dict[str, ModelAdapter] = {}
         for model_id, config in self.configs.items():
             adapter = create_adapter(config)
