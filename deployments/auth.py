@@ -122,7 +122,9 @@ class KeyChecker:
                 f"this token lacks the '{options.forecast_scope}' scope (in its "
                 f"'{options.scope_claim}' claim): ask the issuer for a token with that scope"
             )
-        caller = Caller(digest("jwt:" + grant.subject), admin, options.admin_scope)
+        # A NUL can be in no API key (keys come from the environment and files of lines), so a
+        # subject's digest never equals a key's: a key spelt "jwt:alice" is not the subject alice.
+        caller = Caller(digest("\0jwt\0" + grant.subject), admin, options.admin_scope)
         self._count(caller.key_digest)
         return caller
 

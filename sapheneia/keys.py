@@ -123,6 +123,9 @@ def load_keys(settings: Settings) -> KeySet:
 
 
 def scoped(forecast: list[str], admin: list[str], key_file: Path | None) -> KeySet:
+    if any(not key.isprintable() for key in [*forecast, *admin]):
+        # Also keeps every key apart from a JWT subject's identity, which starts with a NUL.
+        raise KeyConfigError("an API key contains a control character: use printable text only")
     admin = list(dict.fromkeys(admin))
     return KeySet(list(dict.fromkeys([*forecast, *admin])), admin, key_file)
 

@@ -275,7 +275,7 @@ def test_the_subject_is_the_caller() -> None:
     )
     first = checker.check(f"Bearer {hs256(jti='1')}")
     second = checker.check(f"Bearer {hs256(jti='2', scope=ADMIN)}")
-    expected = hashlib.sha256(b"jwt:alice").hexdigest()
+    expected = hashlib.sha256(b"\0jwt\0alice").hexdigest()
     assert (first.key_digest, first.admin) == (expected, False)
     assert (second.key_digest, second.admin) == (expected, True)
     assert first.key_id == expected[:12]
