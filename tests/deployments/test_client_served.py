@@ -35,6 +35,19 @@ def sdk(serve_url: str) -> Iterator[Client]:
         yield c
 
 
+class Recording(httpx.HTTPTransport):
+    """A real transport that keeps the status of every answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
 def air(series: dict[str, float], months: int = 48) -> pd.DataFrame:
     """Scaled copies of the last ``months`` of AirPassengers, long format."""
     tail = AirPassengersDF.tail(months)
@@ -119,8 +132,10 @@ def test_a_frame_split_into_several_requests_equals_the_one_request_answer(
 ) -> None:
     frame = air({f"s{i}": 1.0 + i / 10 for i in range(11)})
     one = sdk.forecast(frame, 12, model="seasonal-naive", quantiles=[0.1, 0.9])
-    with Client(serve_url, API_KEY, max_series_per_request=3) as split:
+    sent = Recording()
+    with Client(serve_url, API_KEY, max_series_per_request=3, transport=sent) as split:
         merged = split.forecast(frame, 12, model="seasonal-naive", quantiles=[0.1, 0.9])
+    assert sent.statuses == [200] * 4
     pd.testing.assert_frame_equal(merged, one)
 
 
@@ -136,8 +151,10 @@ def test_a_frame_over_the_servers_body_cap_is_halved_until_it_fits(
             "y": np.tile(np.sin(np.arange(3000) / 7), 40) + np.repeat(np.arange(40.0), 3000),
         }
     )
-    with Client(serve_url, API_KEY, max_request_bytes=2**40) as whole:
+    sent = Recording()
+    with Client(serve_url, API_KEY, max_request_bytes=2**40, transport=sent) as whole:
         forecast = whole.forecast(frame, 7, model="seasonal-naive", quantiles=[0.5])
+    assert sent.statuses == [413, 200, 200]
     assert forecast.groupby("unique_id").size().to_dict() == {f"s{i:02d}": 7 for i in range(40)}
     expected = raw_forecast(
         client,
