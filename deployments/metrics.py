@@ -60,7 +60,8 @@ class RequestMetrics:
         self.requests = metrics.Counter(
             "sapheneia_requests",
             description="Requests answered, by route template, HTTP status and error code.",
-            tag_keys=("route", "status", "code"),
+            # Ray annotates tag_keys as Tuple[str] (one key) yet takes any number.
+            tag_keys=("route", "status", "code"),  # type: ignore[arg-type]
         )
         self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
