@@ -12,7 +12,7 @@ TORCH ?= pypi
 TORCH_INDEX_cpu := --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 TORCH_INDEX_pypi :=
 
-.PHONY: install run stop test lint format unit browser bench clean
+.PHONY: install run stop test lint format unit browser prometheus bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,10 +48,17 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver; fi; }
 
+# Prometheus and promtool for the monitoring tests (a real scrape of the running service), from
+# Debian's package; without its recommends, which would add exporters that nothing here uses.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends prometheus; fi; }
+
 unit: install
 	$(BIN)/python -m pytest tests/sapheneia
 
-test: install browser lint
+test: install browser prometheus lint
 	$(BIN)/python -m pytest
 
 bench: install

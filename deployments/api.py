@@ -21,6 +21,7 @@ from deployments.errors import (
     server_error_response,
 )
 from deployments.gateway import Gateway
+from deployments.metrics import RequestMetrics
 from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
 from deployments.routes_v1 import v1_router
@@ -65,6 +66,7 @@ def create_api(gateway: Gateway) -> FastAPI:
     max_bytes = gateway.limits.max_bytes
 
     audit = AuditLog(gateway.options.audit_log)
+    requests = RequestMetrics()
 
     @app.middleware("http")
     async def audited(
@@ -73,6 +75,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         started = time.perf_counter()
         response = await request_id_and_size_cap(request, call_next)
         audit.record(request, response.status_code, started)
+        requests.record(request, response.status_code)
         return response
 
     async def request_id_and_size_cap(

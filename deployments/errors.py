@@ -42,6 +42,7 @@ def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     rid = request_id(request)
+    request.state.error_code = code  # for the ingress' request counter
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message, "request_id": rid}},

@@ -1,8 +1,17 @@
-"""Per-model metrics, exported on Ray's Prometheus endpoint next to Ray Serve's own."""
+"""Sapheneia's metrics, exported on Ray's Prometheus endpoint next to Ray Serve's own.
+
+Ray prefixes every name with ``ray_`` and gives counters a ``_total`` suffix: the series counter is
+scraped as ``ray_sapheneia_series_forecasted_total``. deploy/monitoring/ has the scrape configuration
+and a Grafana dashboard over these and Serve's metrics.
+"""
 
 from __future__ import annotations
 
+import re
+
+from fastapi import Request
 from ray.serve import metrics
+from starlette.routing import compile_path
 
 BATCH_SIZE_BUCKETS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
 LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -38,3 +47,44 @@ class ModelMetrics:
         self.series.inc(batch_size)
         self.batch_size.observe(batch_size)
         self.latency.observe(seconds)
+
+
+class RequestMetrics:
+    """Requests answered by one ingress replica, by route template, HTTP status and error code.
+
+    Serve's own ``serve_num_http_error_requests`` knows the status only; the code (the error body's
+    ``code``, "ok" on success) says which fix the callers were told to make.
+    """
+
+    def __init__(self) -> None:
+        self.requests = metrics.Counter(
+            "sapheneia_requests",
+            description="Requests answered, by route template, HTTP status and error code.",
+            # Ray annotates tag_keys as Tuple[str] (one key) yet takes any number.
+            tag_keys=("route", "status", "code"),  # type: ignore[arg-type]
+        )
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+
+    def record(self, request: Request, status: int) -> None:
+        code = getattr(request.state, "error_code", "ok")
+        tags = {"route": self.route_template(request), "status": str(status), "code": code}
+        self.requests.inc(tags=tags)
+
+    def route_template(self, request: Request) -> str:
+        """The route's template ("/api/v1/{model}/inference"), never the raw path.
+
+        A raw path would give every URL a caller makes up its own series. A request answered before
+        routing (a bad key, a body over the cap) is matched against the documented routes' templates;
+        a path that none serves is "unmatched".
+        """
+        route = request.scope.get("route")
+        if route is not None:
+            return str(route.path)
+        if self._templates is None:
+            paths = request.app.openapi()["paths"]
+            self._templates = [(compile_path(path)[0], path) for path in paths]
+        path = request.url.path
+        root = request.scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        return next((t for pattern, t in self._templates if pattern.match(path)), "unmatched")
