@@ -101,7 +101,8 @@ def test_redeploys_under_load_fail_no_request(live: tuple[str, Any]) -> None:
     try:
         naive_before = {n: p for n, p in serve_pids("live").items() if "seasonal-naive" in n}
         bigger = copy.deepcopy(BEFORE)
-        bigger["models"][0]["user_config"]["max_batch_size"] = 48
+        # A longer wait too, so that the burst below lands in one batch on a crowded machine.
+        bigger["models"][0]["user_config"] = {"max_batch_size": 48, "batch_wait_timeout_s": 1.0}
         apply(bigger)
         assert largest_batch(url, "seasonal-naive", 24) > 16
         naive_after = {n: p for n, p in serve_pids("live").items() if "seasonal-naive" in n}
