@@ -12,7 +12,7 @@ TORCH ?= pypi
 TORCH_INDEX_cpu := --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 TORCH_INDEX_pypi :=
 
-.PHONY: install run stop test lint format unit browser prometheus bench clean
+.PHONY: install run stop test lint format unit browser prometheus bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ test: install browser prometheus lint
 
 bench: install
 	$(BIN)/python -m bench.run_all
+
+# The service at saturation with a realistic mix for MINUTES (default 10); appended to bench/RESULTS.md.
+MINUTES ?= 10
+soak: install
+	$(BIN)/python -m bench.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,14 @@ logger = logging.getLogger("ray.serve")
 
 # Concurrent batches a replica should be able to queue: one running, one filling.
 BATCHES_IN_FLIGHT = 2
+# Requests each ingress replica holds for a model whose replicas are all busy, in batches: beyond
+# this the caller gets 503 overloaded at once instead of waiting in a queue that only grows.
+BATCHES_QUEUED = 2
+# During a redeploy, start each replacement before stopping the replica it replaces, so that the
+# model keeps serving throughout (Serve's default stops the old replica first).
+SURGE_PERCENT = 100
+# Seconds a caller shed by backpressure is told to wait (Retry-After).
+RETRY_AFTER_S = 1
 
 
 # Keys of a model entry that override its configs/models/<id>.yaml (ModelConfig's own fields).
@@ -85,6 +93,12 @@ class IngressEntry(BaseModel):
     num_replicas: int = Field(default=1, ge=1)
     ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.5})
     max_ongoing_requests: int = Field(default=256, ge=1)
+    max_queued_requests: int = Field(
+        default=256,
+        ge=1,
+        description="Requests the proxy holds while every ingress replica is at "
+        "max_ongoing_requests; beyond this the proxy answers 503 with Retry-After itself.",
+    )
     lifecycle_timeout_s: float = Field(default=120.0, gt=0)
 
 
@@ -167,6 +181,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         url_fetch_threads=settings.url_fetch_threads,
         url_fetches_per_key=settings.url_fetches_per_key,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,
+        request_timeout_s=settings.request_timeout_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
     )
 
@@ -177,6 +192,8 @@ def deployment_options(entry: ModelEntry) -> dict[str, Any]:
     options: dict[str, Any] = {
         "ray_actor_options": DEFAULT_ACTOR_OPTIONS,
         "max_ongoing_requests": batch * BATCHES_IN_FLIGHT,
+        "max_queued_requests": batch * BATCHES_QUEUED,
+        "max_surge_percent": SURGE_PERCENT,
         "health_check_period_s": 10,
         **entry.serve.for_deployment(),
         "name": f"model-{entry.id}",
@@ -210,5 +227,9 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
         num_replicas=parsed.ingress.num_replicas,
         ray_actor_options=parsed.ingress.ray_actor_options,
         max_ongoing_requests=parsed.ingress.max_ongoing_requests,
+        max_queued_requests=parsed.ingress.max_queued_requests,
+        # The proxy answers this rejection itself, in plain text: only status and header can be set.
+        backpressure_config={"status_code": 503, "retry_after_s": RETRY_AFTER_S},
+        max_surge_percent=SURGE_PERCENT,
     )
     return ingress.bind(handles, configs, options, run_id)  # type: ignore[attr-defined]

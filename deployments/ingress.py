@@ -7,12 +7,15 @@ It implements ``deployments.gateway.Gateway``, the only thing the routes know of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentResponse
 
 from deployments.api import create_api
 from deployments.auth import KeyChecker
@@ -20,11 +23,28 @@ from deployments.lifecycle import ModelState, get_board, summarize
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
 from sapheneia.config import ModelConfig
-from sapheneia.errors import Conflict, ModelNotFound, ModelUnavailable, SapheneiaError
+from sapheneia.errors import (
+    Conflict,
+    ModelNotFound,
+    ModelUnavailable,
+    Overloaded,
+    RequestTimeout,
+    SapheneiaError,
+)
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 # A replica that died mid-request: Serve restarts it; the caller may retry shortly.
 REPLICA_LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
+
+
+def drop(response: DeploymentResponse) -> None:
+    """Cancel a model call nobody waits for: Serve cancels the replica's coroutine, and the
+    request's series still queued for a batch are left out of it, so the model never computes them.
+    """
+    # cancel() re-raises how a call that already ended failed (queue full, replica lost): then
+    # there is nothing left to drop.
+    with contextlib.suppress(Exception):
+        response.cancel()
 
 
 class Ingress:
@@ -70,8 +90,23 @@ class Ingress:
         return self._states
 
     async def forecast(self, model_id: str, tasks: list[ForecastTask]) -> list[ForecastResult]:
+        response = self.handles[model_id].forecast.remote(tasks)
         try:
-            outcomes = await self.handles[model_id].forecast.remote(tasks)
+            outcomes = await asyncio.wait_for(response, self.options.request_timeout_s)
+        except BackPressureError as error:
+            raise Overloaded(
+                f"model '{model_id}' is at capacity and its queue is full; retry after "
+                f"{Overloaded.retry_after_s} s"
+            ) from error
+        except TimeoutError as error:
+            drop(response)
+            raise RequestTimeout(
+                f"model '{model_id}' did not answer within {self.options.request_timeout_s:g} s "
+                "(SAPHENEIA_REQUEST_TIMEOUT_S); send fewer series per request or retry later"
+            ) from error
+        except asyncio.CancelledError:
+            drop(response)  # the caller went away, or the proxy's own timeout passed
+            raise
         except REPLICA_LOST as error:
             raise ModelUnavailable(
                 f"the replica serving '{model_id}' stopped while answering; Ray Serve is "

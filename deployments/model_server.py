@@ -57,6 +57,9 @@ class ModelServer:
         self.reason: str | None = None
         self.generation = 0
         self.metrics = ModelMetrics(config.id)
+        # Reported to the board with the state: the series this replica actually computed, so that
+        # dropping a cancelled request's queued series is observable.
+        self.series_forecasted = 0
         self._lock = threading.Lock()
         self._board = get_board(run_id)
         self._load()
@@ -112,6 +115,7 @@ class ModelServer:
             "reason": self.reason,
             "generation": self.generation,
             "replica": self.replica,
+            "series_forecasted": self.series_forecasted,
             # Read each time: some adapters learn their limits from the weights they load.
             "capabilities": self.adapter.capabilities.as_dict(),
         }
@@ -134,7 +138,10 @@ class ModelServer:
     # -- forecasting -----------------------------------------------------------------------------
 
     async def forecast(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
-        """Forecast one request's tasks; each joins the shared batch queue on its own."""
+        """Forecast one request's tasks; each joins the shared batch queue on its own.
+
+        When the caller cancels (deadline, disconnect), Serve cancels this coroutine; ``gather``
+        then cancels each task's place in the batch queue and ``@serve.batch`` leaves it out."""
         if self.status != "ready":
             error = ModelUnavailable(
                 f"model '{self.config.id}' is {self.status}: "
@@ -151,6 +158,7 @@ class ModelServer:
         results = await asyncio.to_thread(self.adapter.forecast, tasks)
         elapsed = time.perf_counter() - started
         self.metrics.observe(len(tasks), elapsed)
+        self.series_forecasted += len(tasks)
         for result in results:
             if isinstance(result, ForecastResult):
                 result.metadata.update(

@@ -53,6 +53,9 @@ class IngressOptions(BaseModel):
         default=30, description="Failed authentications per client address before 429."
     )
     lifecycle_timeout_s: float = 120.0
+    request_timeout_s: float = Field(
+        default=110.0, description="Seconds a model call may take before the ingress answers 504."
+    )
     request_defaults: dict[str, dict[str, int]] = Field(
         default_factory=dict,
         description="Per model: context_len / horizon_len used by /api/v1 when a request omits them "

@@ -140,6 +140,22 @@ class RateLimited(SapheneiaError):
     retry_after_s = 10
 
 
+class Overloaded(SapheneiaError):
+    """The model's queue is full: the server sheds this request rather than let queues grow."""
+
+    status = 503
+    code = "overloaded"
+    retry_after_s = 1
+
+
+class RequestTimeout(SapheneiaError):
+    """The model did not answer within the server's request deadline (``SAPHENEIA_REQUEST_TIMEOUT_S``);
+    the work still queued for this request was dropped."""
+
+    status = 504
+    code = "request_timeout"
+
+
 class FitTimeout(SapheneiaError):
     """A model took longer than its configured time limit (Prophet's ``timeout_s``)."""
 

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         description="Ports a data URL may name (comma-separated), or '*' for any.",
     )
     url_timeout_s: float = Field(default=10.0, validation_alias="SAPHENEIA_URL_TIMEOUT_S")
+    # Below serve_config.yaml's http_options.request_timeout_s (120 s), so that a slow request gets
+    # our 504 in the error shape rather than the proxy's plain-text 408.
+    request_timeout_s: float = Field(
+        default=110.0,
+        gt=0,
+        validation_alias="SAPHENEIA_REQUEST_TIMEOUT_S",
+        description="Seconds the ingress waits for a model's answer before it answers 504 "
+        "request_timeout and drops the request's queued series.",
+    )
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     audit_log: str = Field(
         default="",
