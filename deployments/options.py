@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.jobs_state import JobOptions
 from sapheneia.data import DataLimits
 
 
@@ -31,3 +32,4 @@ class IngressOptions(BaseModel):
         description="Per model: context_len / horizon_len used by /api/v1 when a request omits them "
         "(the earlier product's TIMESFM20_DEFAULT_* settings).",
     )
+    jobs: JobOptions | None = Field(default=None, description="Batch jobs; None: jobs are off.")

@@ -109,10 +109,13 @@ def count_series(ds: ray.data.Dataset, id_column: str) -> np.ndarray:
     """The distinct series hashes, read from the id column alone (8 bytes per series)."""
     seen: list[np.ndarray] = []
     ids = ds.select_columns([id_column]).map_batches(
-        _hashes, fn_kwargs={"id_column": id_column}, batch_format="pandas", num_cpus=TASK_CPUS
+        _hashes,  # type: ignore[arg-type]  # Ray's stub wants a function of any batch format
+        fn_kwargs={"id_column": id_column},
+        batch_format="pandas",
+        num_cpus=TASK_CPUS,
     )
     for batch in ids.iter_batches(batch_format="numpy", batch_size=None):
-        seen.append(batch["h"])
+        seen.append(np.asarray(batch["h"]))
         if len(seen) > 64:  # keep the driver's list short
             seen = [np.unique(np.concatenate(seen))]
     return np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.uint64)
@@ -181,7 +184,7 @@ def run_pipeline(
     if not todo:
         return progress
     tagged = ds.map_batches(
-        _tag,
+        _tag,  # type: ignore[arg-type]
         fn_kwargs={"id_column": spec.id_column, "buckets": buckets, "todo": todo},
         batch_format="pyarrow",
         num_cpus=TASK_CPUS,
