@@ -24,6 +24,7 @@ from deployments.gateway import Gateway
 from deployments.metrics import RequestMetrics
 from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
+from deployments.routes_jobs import jobs_router
 from deployments.routes_v1 import v1_router
 from deployments.routes_v2 import v2_router
 from sapheneia import __version__
@@ -118,7 +119,7 @@ def create_api(gateway: Gateway) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=gateway.options.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         )
 
@@ -126,4 +127,5 @@ def create_api(gateway: Gateway) -> FastAPI:
     app.include_router(v1_router())
     app.include_router(v2_router())
     app.include_router(backtest_router())
+    app.include_router(jobs_router())
     return app

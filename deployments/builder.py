@@ -15,12 +15,14 @@ from ray import serve
 from ray.serve import Application
 
 from deployments.ingress import Ingress
+from deployments.jobs_state import JobOptions
 from deployments.jwt_auth import jwt_options
 from deployments.model_server import BatchSettings, ModelServer
 from deployments.options import IngressOptions
 from deployments.serve_options import SERVE_KEYS, ServeOptions
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
+from sapheneia.jobs.spec import Engine
 from sapheneia.keys import digest, load_keys
 from sapheneia.models.registry import validate_config
 from sapheneia.settings import Settings
@@ -183,6 +185,24 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         lifecycle_timeout_s=entry.lifecycle_timeout_s,
         request_timeout_s=settings.request_timeout_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
+        jobs=job_options(settings),
+    )
+
+
+def job_options(settings: Settings) -> JobOptions:
+    engine = Engine(
+        actors=settings.jobs_actors,
+        actor_cpus=settings.jobs_actor_cpus,
+        actor_gpus=settings.jobs_actor_gpus,
+        cpus=settings.jobs_cpus,
+        series_per_bucket=settings.jobs_series_per_bucket,
+    )
+    return JobOptions(
+        uri=settings.jobs_location(),
+        retention_days=settings.jobs_retention_days,
+        concurrent=settings.jobs_concurrent,
+        engine=engine,
+        max_source_bytes=settings.jobs_max_source_bytes,
     )
 
 

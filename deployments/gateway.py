@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from deployments.auth import KeyChecker
+from deployments.jobs_state import JobService
 from deployments.lifecycle import ModelState
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
@@ -26,6 +27,7 @@ class Gateway(Protocol):
     limits: DataLimits
     keys: KeyChecker
     sources: SourceLoader
+    jobs: JobService | None  # None where jobs are off (the in-process test gateway)
 
     def resolve(self, name: str) -> str:
         """The model id for an id or alias; ``ModelNotFound`` lists what exists."""

@@ -19,6 +19,7 @@ from ray.serve.handle import DeploymentResponse
 
 from deployments.api import create_api
 from deployments.auth import KeyChecker
+from deployments.jobs_state import JobService
 from deployments.lifecycle import ModelState, get_board, summarize
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
@@ -67,6 +68,7 @@ class Ingress:
             options.limits, options.url_fetch_threads, options.url_fetches_per_key
         )
         self.board = get_board(run_id)
+        self.jobs = JobService(options.jobs) if options.jobs else None
         self._states: dict[str, ModelState] = {}
         self._states_at = -float("inf")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from deployments.jobs_state import JobOptions
 from sapheneia.data import DataLimits
 
 
@@ -61,3 +62,4 @@ class IngressOptions(BaseModel):
         description="Per model: context_len / horizon_len used by /api/v1 when a request omits them "
         "(the earlier product's TIMESFM20_DEFAULT_* settings).",
     )
+    jobs: JobOptions | None = Field(default=None, description="Batch jobs; None: jobs are off.")

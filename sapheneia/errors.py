@@ -182,3 +182,16 @@ class ModelOutputInvalid(SapheneiaError):
 
     status = 502
     code = "model_output_invalid"
+
+
+class JobNotFound(SapheneiaError):
+    """No job with that id for this key (another key's job looks the same: it is not yours)."""
+
+    status = 404
+    code = "job_not_found"
+
+
+class JobNotReady(Conflict):
+    """The job has no result (yet): it is queued, running, failed or cancelled."""
+
+    code = "job_not_ready"

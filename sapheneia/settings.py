@@ -135,6 +135,27 @@ class Settings(BaseSettings):
     jwt_jwks_cache_s: float = Field(
         default=300.0, ge=0, validation_alias="SAPHENEIA_JWT_JWKS_CACHE_S"
     )
+    jobs_uri: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_JOBS_URI",
+        description="Where jobs keep their state and results: a local directory (default "
+        "<state_dir>/jobs) or an s3:// / gs:// prefix that every node of a cluster reaches.",
+    )
+    jobs_retention_days: float = Field(
+        default=7.0, gt=0, validation_alias="SAPHENEIA_JOBS_RETENTION_DAYS"
+    )
+    jobs_concurrent: int = Field(default=1, ge=1, validation_alias="SAPHENEIA_JOBS_CONCURRENT")
+    # A job's share of the cluster, bounded so the online deployments keep theirs.
+    jobs_actors: int = Field(default=1, ge=1, validation_alias="SAPHENEIA_JOBS_ACTORS")
+    jobs_actor_cpus: float = Field(default=0.25, gt=0, validation_alias="SAPHENEIA_JOBS_ACTOR_CPUS")
+    jobs_actor_gpus: float = Field(default=0.0, ge=0, validation_alias="SAPHENEIA_JOBS_ACTOR_GPUS")
+    jobs_cpus: float = Field(default=1.0, gt=0, validation_alias="SAPHENEIA_JOBS_CPUS")
+    jobs_series_per_bucket: int = Field(
+        default=5000, ge=1, validation_alias="SAPHENEIA_JOBS_SERIES_PER_BUCKET"
+    )
+    jobs_max_source_bytes: int = Field(
+        default=1 << 30, ge=1, validation_alias="SAPHENEIA_JOBS_MAX_SOURCE_BYTES"
+    )
     hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
     # The earlier product's TimesFM-2.0 settings, still honoured for `timesfm-2.0` (alias timesfm20):
     # serve_config.yaml wins where it sets the same thing.
@@ -164,6 +185,12 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         # Absolute once read, so pull and the server agree whatever directory each runs from next.
         return value.expanduser().resolve()
+
+    def jobs_location(self) -> str:
+        """``jobs_uri``, or ``<state_dir>/jobs`` made absolute (jobs run in other directories)."""
+        if self.jobs_uri:
+            return self.jobs_uri if "://" in self.jobs_uri else str(Path(self.jobs_uri).resolve())
+        return str((self.state_dir / "jobs").resolve())
 
     def legacy_timesfm20(self) -> tuple[dict[str, str], dict[str, int]]:
         """Config overrides and request defaults for timesfm-2.0 from the earlier product's names."""

@@ -246,17 +246,9 @@ def test_the_readme_example_runs_as_written(serve_url: str) -> None:
     assert "404 model_not_found" in output
 
 
-def jobs_route(client: httpx.Client) -> None:
-    """Skips while the server has no jobs routes (they land from another branch)."""
-    response = client.post("/api/v2/jobs", json={})
-    if response.status_code == 404 and response.json()["error"]["code"] == "not_found":
-        pytest.skip("needs the /api/v2/jobs routes (branch i15-jobs): POST /api/v2/jobs is 404")
-
-
 def test_a_submitted_job_equals_the_synchronous_forecast(
     sdk: Client, client: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    jobs_route(client)
     frame = air({"a": 1.0, "b": 2.0})
     job = sdk.submit(frame, 6, model="auto-ets", quantiles=[0.1, 0.9])
     state = job.wait(progress=True, poll_s=0.5, timeout_s=120)
@@ -270,5 +262,4 @@ def test_a_submitted_job_equals_the_synchronous_forecast(
 
 
 def test_the_readme_job_example_runs_as_written(serve_url: str, client: httpx.Client) -> None:
-    jobs_route(client)
     assert "rows" in run_example(readme_examples()[1], serve_url)
