@@ -15,6 +15,9 @@ import pytest
 # Keep Ray on loopback: without this, connecting to 127.0.0.1 swaps in the machine's network address.
 # Ray reads it once, when first imported, so it is set before any test module imports ray.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+# Serve's controller gives a new HTTP proxy 5 s to come up before it kills it and starts another;
+# on a loaded two-core CI machine the first one can take longer, and serve.start then fails.
+os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
 
 API_KEY = "test-key-0123456789"
 OTHER_KEY = "second-key-abcdefgh"
@@ -171,6 +174,27 @@ def publish_metrics_ports(cluster: Any) -> None:
     os.environ["SAPHENEIA_TEST_METRICS_PORTS"] = ",".join(map(str, ports))
 
 
+def board_on_head(app: Any) -> None:
+    """Create the lifecycle board of ``app`` on the head node, before any replica asks for it.
+
+    Whoever asks first creates it, on whichever node Ray picks; the tests that kill the worker node
+    must not lose it with the node (that loss is a subject of its own), and they never kill the head.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from deployments.lifecycle import BOARD_NAME, BOARD_NAMESPACE, ModelStateBoard
+
+    run_id = app._bound_deployment.init_args[3]  # Ingress(handles, configs, options, run_id)
+    head = ray.get_runtime_context().get_node_id()  # the driver runs on the head
+    ModelStateBoard.options(  # type: ignore[attr-defined]
+        name=f"{BOARD_NAME}-{run_id}",
+        namespace=BOARD_NAMESPACE,
+        lifetime="detached",
+        scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False),
+    ).remote()
+
+
 @pytest.fixture(scope="session")
 def serve_url(
     cluster: Any,
@@ -202,7 +226,9 @@ def serve_url(
         rate_limit_per_minute=100_000,
     )
     args = app_args(checkpoints)
-    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
+    app = build_app_with_settings(args, settings)
+    board_on_head(app)
+    serve.run(app, name="api", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     wait_until_reported(url, {m["id"] for m in args["models"]})
     yield url
