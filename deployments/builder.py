@@ -219,7 +219,9 @@ def deployment_options(entry: ModelEntry) -> dict[str, Any]:
         "name": f"model-{entry.id}",
         "user_config": entry.user_config.model_dump(),
     }
-    if "autoscaling_config" in options:
+    if "autoscaling_config" in options and options.get("num_replicas") != "auto":
+        # A fixed count and autoscaling exclude each other; "auto" with a config is Serve's
+        # defaults (up to 100 replicas) with the operator's keys over them.
         options.pop("num_replicas", None)
     return options
 

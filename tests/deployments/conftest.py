@@ -7,9 +7,17 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+# Keep Ray on loopback: without this, connecting to 127.0.0.1 swaps in the machine's network address.
+# Ray reads it once, when first imported, so it is set before any test module imports ray.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+# Serve's controller gives a new HTTP proxy 5 s to come up before it kills it and starts another;
+# on a loaded two-core CI machine the first one can take longer, and serve.start then fails.
+os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
 
 API_KEY = "test-key-0123456789"
 OTHER_KEY = "second-key-abcdefgh"
@@ -92,9 +100,107 @@ def app_args(checkpoints: dict[str, Path]) -> dict:
     return args
 
 
+# Two Ray nodes on loopback, each with its own raylet, object store and resources, so placement,
+# cross-node calls and the loss of a node are real. Four CPUs each: eight in all, as one node had.
+NODE_CPUS = 4
+OBJECT_STORE_BYTES = 256 * 1024 * 1024
+# A custom resource only the worker has (and one only the head has), so that a test can place a
+# replica on a node deliberately: ray_actor_options: {resources: {"worker_node": 0.01}}.
+HEAD_RESOURCE, WORKER_RESOURCE = "head_node", "worker_node"
+
+
+def worker_node_args() -> dict:
+    """A worker node's arguments; the fault tests add a fresh one after killing the first."""
+    return {
+        "node_ip_address": "127.0.0.1",
+        "num_cpus": NODE_CPUS,
+        "resources": {WORKER_RESOURCE: 10},
+        "object_store_memory": OBJECT_STORE_BYTES,
+        "metrics_export_port": free_port(),
+    }
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Any]:
+    """The session's Ray cluster: a head node and one worker node, both on 127.0.0.1.
+
+    A test that kills the worker (``kill_node``) adds a new one (``add_worker``) before it ends.
+    ``cluster.metrics_ports`` maps each live node to its Prometheus port.
+    """
+    from ray.cluster_utils import Cluster
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # inherited by the raylets and the Ray workers they start
+    head_metrics_port = free_port()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "node_ip_address": "127.0.0.1",
+            "num_cpus": NODE_CPUS,
+            "resources": {HEAD_RESOURCE: 10},
+            "object_store_memory": OBJECT_STORE_BYTES,
+            "include_dashboard": False,
+            "metrics_export_port": head_metrics_port,
+        },
+    )
+    cluster.metrics_ports = {cluster.head_node: head_metrics_port}
+    add_worker(cluster)
+    yield cluster
+    import ray
+
+    ray.shutdown()  # the driver first: a cluster with a driver connected refuses to stop its head
+    cluster.shutdown()
+
+
+def add_worker(cluster: Any) -> Any:
+    """A new worker node in ``cluster``, waited for; its metrics port is published with the rest."""
+    args = worker_node_args()
+    node = cluster.add_node(**args)
+    cluster.wait_for_nodes()
+    cluster.metrics_ports[node] = args["metrics_export_port"]
+    publish_metrics_ports(cluster)
+    return node
+
+
+def kill_node(cluster: Any, node: Any) -> None:
+    """Every process of a worker node killed at once (SIGKILL), as when its machine fails."""
+    cluster.remove_node(node, allow_graceful=False)
+    cluster.metrics_ports.pop(node, None)
+    publish_metrics_ports(cluster)
+
+
+def publish_metrics_ports(cluster: Any) -> None:
+    # Each node exports the metrics of the processes on it; a scraper reads every node.
+    ports = cluster.metrics_ports.values()
+    os.environ["SAPHENEIA_TEST_METRICS_PORTS"] = ",".join(map(str, ports))
+
+
+def board_on_head(app: Any) -> None:
+    """Create the lifecycle board of ``app`` on the head node, before any replica asks for it.
+
+    Whoever asks first creates it, on whichever node Ray picks; the tests that kill the worker node
+    must not lose it with the node (that loss is a subject of its own), and they never kill the head.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from deployments.lifecycle import BOARD_NAME, BOARD_NAMESPACE, ModelStateBoard
+
+    run_id = app._bound_deployment.init_args[3]  # Ingress(handles, configs, options, run_id)
+    head = ray.get_runtime_context().get_node_id()  # the driver runs on the head
+    ModelStateBoard.options(  # type: ignore[attr-defined]
+        name=f"{BOARD_NAME}-{run_id}",
+        namespace=BOARD_NAMESPACE,
+        lifetime="detached",
+        scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False),
+    ).remote()
+
+
 @pytest.fixture(scope="session")
 def serve_url(
-    data_dir: Path, checkpoints: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    cluster: Any,
+    data_dir: Path,
+    checkpoints: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     import ray
     from ray import serve
@@ -102,20 +208,15 @@ def serve_url(
     from deployments.builder import build_app_with_settings
     from sapheneia.settings import Settings
 
-    os.environ["HF_HUB_OFFLINE"] = "1"  # inherited by the Ray workers started below
-    # Keep Ray on loopback: without this it swaps 127.0.0.1 for the machine's network address.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    port, metrics_port = free_port(), free_port()
+    port = free_port()
     ray.init(
-        address="local",  # a fresh instance, never one that a stale address file points at
-        _node_ip_address="127.0.0.1",
-        num_cpus=8,
-        include_dashboard=False,
-        _metrics_export_port=metrics_port,
+        address=cluster.address,
         configure_logging=False,
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}},
     )
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    # One HTTP proxy, on the head: both nodes share 127.0.0.1, so a second would find the port
+    # taken. Replicas still run on both nodes; the proxy and the ingress reach them across nodes.
+    serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
     settings = Settings(
         api_keys=f"{API_KEY},{OTHER_KEY}",
         admin_keys=ADMIN_KEY,
@@ -125,10 +226,11 @@ def serve_url(
         rate_limit_per_minute=100_000,
     )
     args = app_args(checkpoints)
-    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
+    app = build_app_with_settings(args, settings)
+    board_on_head(app)
+    serve.run(app, name="api", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     wait_until_reported(url, {m["id"] for m in args["models"]})
-    os.environ["SAPHENEIA_TEST_METRICS_PORT"] = str(metrics_port)
     yield url
     serve.shutdown()
     ray.shutdown()

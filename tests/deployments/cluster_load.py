@@ -1,0 +1,207 @@
+"""Helpers for the two-node tests: where replicas run, and steady HTTP load with a fault injected.
+
+The load is bounded: a fixed number of concurrent callers, each sending its next request as soon as
+the last one is answered, for a fixed time. Every answer is kept with when it was sent, so a test can
+tell requests that were in flight at the fault from those sent after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ray
+
+from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, board_on_head
+from tests.deployments.test_served_timesfm import forecast_request, series
+
+# Four series of 120 points: an ETS fit takes a sizeable part of a second, so that a replica is
+# surely busy when it is killed.
+FOUR_SERIES = {
+    **forecast_request("auto-ets", "s0", series(120, seed=0), horizon=12),
+    "data": [
+        {**row, "unique_id": f"s{i}"}
+        for i in range(4)
+        for row in forecast_request("auto-ets", "s", series(120, seed=i), horizon=12)["data"]
+    ],
+}
+ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
+
+
+def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path) -> Any:
+    """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head."""
+    from ray import serve
+
+    from deployments.builder import build_app_with_settings
+    from sapheneia.settings import Settings
+
+    settings = Settings(
+        api_keys=API_KEY, data_dir=data_dir, state_dir=state_dir, rate_limit_per_minute=100_000
+    )
+    app = build_app_with_settings(args, settings)
+    board_on_head(app)
+    serve.run(app, name=name, route_prefix=f"/{name}")
+    return app
+
+
+def replica_actors(app: str, deployment: str) -> list[Any]:
+    """Handles to the live replica actors of one deployment."""
+    prefix = f"SERVE_REPLICA::{app}#{deployment}#"
+    return [
+        ray.get_actor(a["name"], namespace=a["namespace"])
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].startswith(prefix)
+    ]
+
+
+def where(_self: object) -> tuple[str, int]:
+    return ray.get_runtime_context().get_node_id(), os.getpid()
+
+
+def node_and_pid(actor: Any) -> tuple[str, int]:
+    """The node id and process id of an actor, asked of the actor itself."""
+    node, pid = ray.get(actor.__ray_call__.remote(where), timeout=30)
+    return str(node), int(pid)
+
+
+def placement(app: str, deployment: str, timeout_s: float = 15) -> dict[int, str]:
+    """Process id -> node id of every running replica of a deployment. A replica still waiting for
+    a node to run on never answers, so it is left out once the others have."""
+    asked = [actor.__ray_call__.remote(where) for actor in replica_actors(app, deployment)]
+    answered, _ = ray.wait(asked, num_returns=len(asked), timeout=timeout_s)
+    found = {}
+    for ref in answered:
+        try:
+            node, pid = ray.get(ref)
+        except ray.exceptions.RayActorError:  # a dead replica whose name is not yet released
+            continue
+        found[int(pid)] = str(node)
+    return found
+
+
+def node_id(node: Any) -> str:
+    """The Ray node id of a ``ray.cluster_utils.Cluster`` node."""
+    return str(node.node_id)
+
+
+@dataclass(frozen=True)
+class Answer:
+    sent: float  # seconds since the load began
+    answered: float
+    status: int
+    code: str | None  # the error code of a 4xx/5xx in Sapheneia's shape, else None
+    retry_after: str | None
+    text: str  # the start of a failed answer's body
+
+
+@dataclass
+class LoadRun:
+    answers: list[Answer]
+    fault_at: float  # when the fault began, seconds since the load began
+    fault_done: float  # when the call that injected it returned
+
+    def statuses(self) -> Counter[int]:
+        return Counter(a.status for a in self.answers)
+
+    def failed(self) -> list[Answer]:
+        return [a for a in self.answers if a.status != 200]
+
+    def in_flight_at_fault(self) -> list[Answer]:
+        return [a for a in self.answers if a.sent <= self.fault_at < a.answered]
+
+    def summary(self) -> str:
+        failed = self.failed()
+        return (
+            f"{len(self.answers)} answers {dict(self.statuses())}; in flight at the fault "
+            f"{len(self.in_flight_at_fault())}; failures sent at "
+            f"{[round(a.sent - self.fault_at, 2) for a in failed]} s from the fault, codes "
+            f"{dict(Counter(a.code for a in failed))}, bodies {sorted({a.text for a in failed})}"
+        )
+
+
+def error_code(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def run_load(
+    url: str,
+    body: dict[str, Any],
+    fault: Callable[[], None],
+    *,
+    seconds: float,
+    fault_after_s: float,
+    callers: int,
+    stop_with_fault: bool = False,
+) -> LoadRun:
+    """``callers`` loops posting ``body`` to ``url`` for ``seconds``; ``fault`` runs (in a thread)
+    ``fault_after_s`` into the load (with ``stop_with_fault``, the load ends when it returns).
+    A request that gets no answer at all counts as status 0."""
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    async def main() -> LoadRun:
+        began = time.monotonic()
+        answers: list[Answer] = []
+        stop = asyncio.Event()
+
+        async def caller(http: httpx.AsyncClient) -> None:
+            while time.monotonic() - began < seconds and not stop.is_set():
+                sent = time.monotonic() - began
+                try:
+                    response = await http.post(url, json=body)
+                    status, code = response.status_code, error_code(response)
+                    retry_after = response.headers.get("retry-after")
+                    text = "" if response.is_success else response.text[:80]
+                except httpx.HTTPError as error:
+                    status, code, retry_after, text = 0, None, None, type(error).__name__
+                answered = time.monotonic() - began
+                answers.append(Answer(sent, answered, status, code, retry_after, text))
+
+        async def inject() -> tuple[float, float]:
+            await asyncio.sleep(fault_after_s)
+            at = time.monotonic() - began
+            await asyncio.to_thread(fault)
+            if stop_with_fault:
+                stop.set()
+            return at, time.monotonic() - began
+
+        limits = httpx.Limits(max_connections=callers + 2)
+        async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
+            injected = asyncio.create_task(inject())
+            await asyncio.gather(*(caller(http) for _ in range(callers)))
+            fault_at, fault_done = await injected
+        return LoadRun(sorted(answers, key=lambda a: a.sent), fault_at, fault_done)
+
+    return asyncio.run(main())
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Seconds until ``check()`` holds (HTTP errors count as not yet)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if check():
+                return time.monotonic() - started
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} within {timeout_s} s")
+
+
+def health(url: str, model: str) -> dict[str, Any]:
+    """The model's entry on /health: status and live replicas."""
+    return dict(httpx.get(f"{url}/health", timeout=5).json()["models"][model])
+
+
+def ready_with(url: str, model: str, replicas: int) -> bool:
+    entry = health(url, model)
+    return bool(entry["status"] == "ready" and entry["replicas"] == replicas)
