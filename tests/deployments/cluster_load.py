@@ -8,7 +8,6 @@ tell requests that were in flight at the fault from those sent after it.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -51,39 +50,15 @@ def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path) -> 
     return app
 
 
-def replica_actors(app: str, deployment: str) -> list[Any]:
-    """Handles to the live replica actors of one deployment."""
-    prefix = f"SERVE_REPLICA::{app}#{deployment}#"
-    return [
-        ray.get_actor(a["name"], namespace=a["namespace"])
-        for a in ray.util.list_named_actors(all_namespaces=True)
-        if a["name"].startswith(prefix)
-    ]
-
-
-def where(_self: object) -> tuple[str, int]:
-    return ray.get_runtime_context().get_node_id(), os.getpid()
-
-
-def node_and_pid(actor: Any) -> tuple[str, int]:
-    """The node id and process id of an actor, asked of the actor itself."""
-    node, pid = ray.get(actor.__ray_call__.remote(where), timeout=30)
-    return str(node), int(pid)
-
-
-def placement(app: str, deployment: str, timeout_s: float = 15) -> dict[int, str]:
-    """Process id -> node id of every running replica of a deployment. A replica still waiting for
-    a node to run on never answers, so it is left out once the others have."""
-    asked = [actor.__ray_call__.remote(where) for actor in replica_actors(app, deployment)]
-    answered, _ = ray.wait(asked, num_returns=len(asked), timeout=timeout_s)
-    found = {}
-    for ref in answered:
-        try:
-            node, pid = ray.get(ref)
-        except ray.exceptions.RayActorError:  # a dead replica whose name is not yet released
-            continue
-        found[int(pid)] = str(node)
-    return found
+def placement(app: str, deployment: str = "") -> dict[int, str]:
+    """Process id -> node id of every live replica of a deployment (of every deployment of ``app``
+    without one), from Ray's actor table: no call to the replicas, which may be busy."""
+    prefix = f"SERVE_REPLICA::{app}#{deployment}#" if deployment else f"SERVE_REPLICA::{app}#"
+    return {
+        int(actor["Pid"]): str(actor["Address"]["NodeID"])
+        for actor in ray._private.state.actors().values()
+        if actor["Name"].startswith(prefix) and actor["State"] == "ALIVE"
+    }
 
 
 def node_id(node: Any) -> str:

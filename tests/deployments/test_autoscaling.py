@@ -88,6 +88,9 @@ def test_a_model_scales_out_under_load_over_both_nodes_and_back_in_after(scaling
             wait_for(lambda: running_replicas() == AUTOSCALING["max_replicas"], 20, "the maximum")
         seen["peak"] = running_replicas()
         seen["nodes"] = set(placement("scaling", "model-auto-ets").values())
+        # The lifecycle board hears of a new replica once it has loaded and reported.
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: replicas(scaling) >= 2, 10, "/api/v2/models to report the replicas")
         seen["reported"] = replicas(scaling)
 
     run = run_load(
