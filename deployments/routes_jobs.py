@@ -21,7 +21,7 @@ from deployments.auth import Caller
 from deployments.deps import CallerDep, GatewayDep, read_body
 from deployments.gateway import Gateway
 from deployments.jobs_state import TERMINAL, JobService, new_job_id
-from deployments.schemas import ColumnNames, parse_body
+from deployments.schemas import FORECAST_ERRORS, ColumnNames, error_responses, parse_body
 from sapheneia.data import checked_quantiles
 from sapheneia.data.formats import format_of, sniff
 from sapheneia.data.paths import candidates
@@ -171,7 +171,11 @@ def jobs_of(gateway: Gateway) -> JobService:
 
 
 def jobs_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v2/jobs", tags=["jobs"])
+    router = APIRouter(
+        prefix="/api/v2/jobs",
+        tags=["jobs"],
+        responses=error_responses(*FORECAST_ERRORS, 409),
+    )
 
     @router.post("", status_code=202)
     async def submit(request: Request, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:

@@ -184,6 +184,13 @@ class ModelOutputInvalid(SapheneiaError):
     code = "model_output_invalid"
 
 
+class ValuesOutOfRange(DataError):
+    """The model overflowed on a series whose values are too large for its arithmetic: the caller
+    can rescale them."""
+
+    code = "values_out_of_range"
+
+
 class JobNotFound(SapheneiaError):
     """No job with that id for this key (another key's job looks the same: it is not yours)."""
 

@@ -30,6 +30,7 @@ from sapheneia.errors import (
     ModelUnavailable,
     SapheneiaError,
     SeriesTooShort,
+    ValuesOutOfRange,
 )
 from sapheneia.models.levels import select_level
 from sapheneia.models.options import NoOptions, options_message
@@ -37,6 +38,8 @@ from sapheneia.models.requirements import check_requirements
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 logger = logging.getLogger(__name__)
+# Beyond this, squares and sums of a series' values overflow float64 (about 1.8e308).
+HUGE_VALUE = 1e150
 
 MEDIAN = 0.5
 
@@ -255,9 +258,21 @@ class ModelAdapter(ABC):
             if np.isfinite(native.mean[: task.horizon]).all()
             and np.isfinite(native.values[:, : task.horizon]).all()
             # NaN or inf would make the response invalid JSON, and is no forecast anyway.
-            else ModelOutputInvalid(f"model '{self.name}' returned values that are not numbers")
+            else self._not_finite(task)
             for task, native in zip(group, natives, strict=True)
         ]
+
+    def _not_finite(self, task: ForecastTask) -> SapheneiaError:
+        """A non-finite forecast: the caller's to fix when the series' own values are so large
+        that arithmetic on them overflows, else the model's fault."""
+        largest = float(np.nanmax(np.abs(task.context))) if task.context.size else 0.0
+        if largest > HUGE_VALUE:
+            return ValuesOutOfRange(
+                f"series '{task.series_id}' has values up to {largest:.3g}, too large for "
+                f"model '{self.name}' to forecast without overflowing; rescale the series (for "
+                "example divide it by a power of ten) and scale the forecast back"
+            )
+        return ModelOutputInvalid(f"model '{self.name}' returned values that are not numbers")
 
     def _to_result(self, task: ForecastTask, native: NativeForecast) -> ForecastResult:
         quantiles: dict[float, np.ndarray] = {}

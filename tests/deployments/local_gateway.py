@@ -45,6 +45,8 @@ class LocalGateway:
         self.settings: dict[str, dict[str, int]] = {m: {} for m in model_ids}
         self.status = dict.fromkeys(model_ids, "ready")
         self.forecast_calls = 0
+        # No Ray, so no batch jobs: their routes answer 503 "not enabled".
+        self.jobs = None
 
     def resolve(self, name: str) -> str:
         model_id = self.aliases.get(name, name)

@@ -113,12 +113,22 @@ ROUTES = {
     "POST /api/v2/forecast",
     "POST /api/v2/backtest",
 }
+# Batch jobs run on Ray, which the in-process app has not (there they answer 503 "not enabled"):
+# their answers to bad submissions are tested over the real service in test_jobs.py.
+JOB_ROUTES = {
+    "POST /api/v2/jobs",
+    "GET /api/v2/jobs",
+    "GET /api/v2/jobs/{job_id}",
+    "DELETE /api/v2/jobs/{job_id}",
+    "GET /api/v2/jobs/{job_id}/result",
+    "GET /api/v2/jobs/{job_id}/events",
+}
 
 
 def operations(schema: schemathesis.BaseSchema) -> list[schemathesis.APIOperation]:
     found = [result.ok() for result in schema.get_all_operations()]
-    assert {o.label for o in found} == ROUTES
-    return found
+    assert {o.label for o in found} == ROUTES | JOB_ROUTES
+    return [o for o in found if o.label in ROUTES]
 
 
 def fuzz_all(

@@ -9,7 +9,7 @@ import pytest
 
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks, load_table
-from sapheneia.errors import ModelOutputInvalid, NonFiniteValues
+from sapheneia.errors import ModelOutputInvalid, NonFiniteValues, ValuesOutOfRange
 from sapheneia.models import create_adapter
 from sapheneia.tasks import ForecastResult, ForecastTask
 
@@ -48,7 +48,7 @@ def test_json_1e999_is_refused(limits: DataLimits) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
-def test_a_model_that_overflows_to_inf_is_a_server_fault() -> None:
+def test_a_model_that_overflows_on_huge_values_or_answers_nan() -> None:
     adapter = create_adapter(
         ModelConfig(id="my-drift", adapter="examples.custom_adapter:DriftAdapter")
     )
@@ -66,9 +66,24 @@ def test_a_model_that_overflows_to_inf_is_a_server_fault() -> None:
             future_timestamps=index[3:],
         )
 
-    # Finite history whose drift runs past the largest float: the forecast itself is inf.
+    # Finite history whose drift runs past the largest float: the caller's values are the cause.
     overflowing, fine = adapter.forecast([task([-1.5e308, 0.0, 1.5e308]), task([1.0, 2.0, 3.0])])
-    assert isinstance(overflowing, ModelOutputInvalid)
-    assert overflowing.status == 502 and overflowing.code == "model_output_invalid"
-    assert "model 'my-drift' returned values that are not numbers" in overflowing.message
+    assert isinstance(overflowing, ValuesOutOfRange)
+    assert overflowing.status == 422 and overflowing.code == "values_out_of_range"
+    assert "rescale the series" in overflowing.message
+    assert isinstance(fine, ForecastResult)
+
+    # Ordinary values and a NaN answer: the model's fault, a 5xx for that series only.
+    real_predict = adapter._predict
+
+    def nan_for_the_first(tasks: list[ForecastTask], levels: tuple[float, ...]) -> list:
+        natives = real_predict(tasks, levels)
+        natives[0].mean[:] = np.nan
+        return natives
+
+    adapter._predict = nan_for_the_first  # type: ignore[method-assign]
+    broken, fine = adapter.forecast([task([1.0, 2.0, 3.0]), task([4.0, 5.0, 6.0])])
+    assert isinstance(broken, ModelOutputInvalid)
+    assert broken.status == 502 and broken.code == "model_output_invalid"
+    assert "model 'my-drift' returned values that are not numbers" in broken.message
     assert isinstance(fine, ForecastResult)
