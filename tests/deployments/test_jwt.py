@@ -43,7 +43,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "sub": "alice",
         "aud": AUDIENCE,
         "iss": ISSUER,
-        "exp": int(time.time()) + 300,
+        "exp": int(time.time()) + 86400,  # built at collection: outlives the suite
         "scope": f"openid {FORECAST}",
     }
     base.update(overrides)

@@ -50,7 +50,7 @@ def metrics_targets() -> list[str]:
 
     import ray
 
-    ports = {int(os.environ["SAPHENEIA_TEST_METRICS_PORT"])}
+    ports = {int(p) for p in os.environ["SAPHENEIA_TEST_METRICS_PORTS"].split(",") if p}
     ports |= {
         int(node["MetricsExportPort"])
         for node in ray.nodes()
