@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -16,6 +17,14 @@ from tests.sapheneia.fake_api import FakeForecastAPI, daily, error
 
 URL = "http://sapheneia.test"
 KEY = "key-0123456789abcdef"
+
+
+def run_fresh(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: an earlier test's loop may still be set here."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def async_client(
@@ -69,7 +78,7 @@ def test_retries_wait_what_retry_after_asks() -> None:
         async with async_client(handle, sleeps) as c:
             return await c.models()
 
-    assert asyncio.run(run()) == [{"id": "auto-ets"}]
+    assert run_fresh(run()) == [{"id": "auto-ets"}]
     assert sleeps == [3.0, 1.0] and len(seen) == 3  # the backoff counts every retry so far
 
 
@@ -81,7 +90,7 @@ def test_an_error_answer_raises_its_class() -> None:
             await c.models()
 
     with pytest.raises(errors.CovariatesNotSupported) as raised:
-        asyncio.run(run())
+        run_fresh(run())
     assert isinstance(raised.value, SapheneiaAPIError) and raised.value.request_id == "req-1"
 
 
@@ -93,7 +102,7 @@ def test_a_split_frame_goes_concurrently_within_the_bound_and_merges_like_the_sy
         async with async_client(route, max_series_per_request=2, max_concurrency=3) as c:
             return await c.forecast(frame, 2, model="m", quantiles=[0.5])
 
-    merged = asyncio.run(run())
+    merged = run_fresh(run())
     assert len(route.api.requests) == 6
     assert route.most == 3
     with Client(URL, KEY, transport=httpx.MockTransport(FakeForecastAPI())) as c:
@@ -109,7 +118,7 @@ def test_a_refused_chunk_is_halved() -> None:
         async with async_client(route) as c:
             return await c.forecast(frame, 1, model="m")
 
-    forecast = asyncio.run(run())
+    forecast = run_fresh(run())
     assert forecast["unique_id"].tolist() == [f"s{i}" for i in range(5)]
     assert len(route.api.requests) == 5  # 5 refused, 3 refused, then 2 + 1 + 2
 
@@ -136,7 +145,7 @@ def test_backtest_and_a_job_awaited() -> None:
             state = await job.wait(poll_s=2)
             return report, state, await job.result(), await job.cancel()
 
-    report, state, result, cancelled = asyncio.run(run())
+    report, state, result, cancelled = run_fresh(run())
     assert report.metrics["MASE"].tolist() == [1.0]
     assert state.status == "succeeded" and sleeps == [2]
     assert result["ds"].tolist() == [pd.Timestamp("2024-01-11")]
