@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from fastapi import Request
+from pydantic import BaseModel
+from starlette.datastructures import UploadFile
 
 from deployments.deps import read_body
 from deployments.schemas import UPLOAD_SOURCE, TableRequest, parse_body
@@ -20,6 +22,7 @@ from deployments.sources import SourceLoader
 from sapheneia.errors import InvalidInput, UnsupportedFormat
 
 Body = TypeVar("Body", bound=TableRequest)
+Form = TypeVar("Form", bound=BaseModel)
 
 
 async def parse_table_request(
@@ -35,30 +38,38 @@ async def parse_table_request(
         return body, await sources.load(source, key)
     if content_type.startswith("multipart/form-data"):
         await read_body(request, limits.max_bytes)  # the cap holds before the form is parsed
-        form = await request.form()
-        upload, spec = form.get("file"), form.get("request")
-        if upload is None or isinstance(upload, str):
-            raise InvalidInput("multipart upload needs a 'file' part (CSV or Parquet)")
-        if not isinstance(spec, str):
-            raise InvalidInput("multipart upload needs a 'request' part: the request JSON")
-        try:
-            fields = json.loads(spec)
-        except json.JSONDecodeError as error:
-            raise InvalidInput(f"'request' part is not valid JSON ({error.msg})") from error
-        if not isinstance(fields, dict):
-            raise InvalidInput("'request' part must be a JSON object")
-        if "data" in fields or "source" in fields:
-            raise InvalidInput(
-                "with a multipart upload the rows are the 'file' part: leave 'data' and 'source' "
-                "out of the 'request' part"
-            )
-        body = parse_body(model, json.dumps({**fields, "source": UPLOAD_SOURCE}).encode())
+        body, upload = await read_upload_form(request, model)
         content = await upload.read()
         return body, await sources.load(content, key, filename=upload.filename or "upload.csv")
     raise UnsupportedFormat(
         f"unsupported content type '{content_type or 'none'}': send application/json or "
         "multipart/form-data with a 'file' and a 'request' part"
     )
+
+
+async def read_upload_form(request: Request, model: type[Form]) -> tuple[Form, UploadFile]:
+    """A multipart body's 'request' part validated into ``model`` (its rows are the 'file'
+    part, so ``source`` is set to the upload) and the 'file' part itself. The caller has capped
+    the body before the form is parsed."""
+    form = await request.form()
+    upload, spec = form.get("file"), form.get("request")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("multipart upload needs a 'file' part (CSV or Parquet)")
+    if not isinstance(spec, str):
+        raise InvalidInput("multipart upload needs a 'request' part: the request JSON")
+    try:
+        fields = json.loads(spec)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(f"'request' part is not valid JSON ({error.msg})") from error
+    if not isinstance(fields, dict):
+        raise InvalidInput("'request' part must be a JSON object")
+    if "data" in fields or "source" in fields:
+        raise InvalidInput(
+            "with a multipart upload the rows are the 'file' part: leave 'data' and 'source' "
+            "out of the 'request' part"
+        )
+    body = parse_body(model, json.dumps({**fields, "source": UPLOAD_SOURCE}).encode())
+    return body, upload
 
 
 def upload_doc(schema: str, example: dict[str, Any], part_example: str) -> dict[str, Any]:

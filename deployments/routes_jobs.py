@@ -21,12 +21,12 @@ from deployments.auth import Caller
 from deployments.deps import CallerDep, GatewayDep, read_body
 from deployments.gateway import Gateway
 from deployments.jobs_state import TERMINAL, JobService, new_job_id
+from deployments.parsing import read_upload_form
 from deployments.schemas import FORECAST_ERRORS, ColumnNames, error_responses, parse_body
 from sapheneia.data import checked_quantiles
 from sapheneia.data.formats import format_of, sniff
 from sapheneia.data.paths import candidates
 from sapheneia.errors import (
-    InvalidInput,
     JobNotReady,
     ModelUnavailable,
     SourceForbidden,
@@ -144,19 +144,7 @@ UPLOAD_NAMES = {"parquet": "input.parquet", "csv": "input.csv"}
 async def uploaded_job(request: Request) -> tuple[JobRequest, tuple[str, bytes]]:
     """A multipart job: a 'file' part (Parquet or CSV) and a 'request' part with the job's JSON
     without 'source'. The body was capped before this reads the form."""
-    form = await request.form()
-    upload, spec = form.get("file"), form.get("request")
-    if upload is None or isinstance(upload, str):
-        raise InvalidInput("a multipart job needs a 'file' part (Parquet or CSV)")
-    if not isinstance(spec, str):
-        raise InvalidInput("a multipart job needs a 'request' part: the job's JSON")
-    try:
-        fields = json.loads(spec)
-    except json.JSONDecodeError as error:
-        raise InvalidInput(f"'request' part is not valid JSON ({error.msg})") from error
-    if not isinstance(fields, dict) or "source" in fields:
-        raise InvalidInput("'request' must be a JSON object without 'source' (the file is it)")
-    body = parse_body(JobRequest, json.dumps({**fields, "source": "upload"}).encode())
+    body, upload = await read_upload_form(request, JobRequest)
     content = await upload.read()
     kind = format_of(upload.filename, upload.content_type) or sniff(content)
     if kind not in UPLOAD_NAMES:
