@@ -97,7 +97,8 @@ def prometheus(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     root = tmp_path_factory.mktemp("prometheus")
     targets = metrics_targets()
     config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        # A loaded node's endpoint can take over a second to answer: allow two.
+        "global": {"scrape_interval": "2s", "scrape_timeout": "2s"},
         "scrape_configs": [{"job_name": "ray", "static_configs": [{"targets": targets}]}],
     }
     (root / "prometheus.yml").write_text(yaml.safe_dump(config))
@@ -124,9 +125,18 @@ def prometheus(serve_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 return False
 
         assert until(ready, 30, 0.2), "Prometheus did not get ready"
+
         # Every node's endpoint scraped, and up.
-        up = until(lambda: [r for r in server.query('up{job="ray"} == 1')], 30)
-        assert len(up) == len(targets), (up, targets)
+        def all_up() -> bool:
+            return len(server.query('up{job="ray"} == 1')) == len(targets)
+
+        if not until(all_up, 60):
+            response = httpx.get(f"{server.url}/api/v1/targets", timeout=10).json()
+            health = [
+                (t["scrapeUrl"], t["health"], t["lastError"])
+                for t in response["data"]["activeTargets"]
+            ]
+            raise AssertionError(f"not every node's endpoint is up: {health}")
         yield server
     finally:
         process.terminate()
