@@ -250,7 +250,10 @@ class ModelAdapter(ABC):
         except Exception:
             if len(group) == 1:
                 logger.exception("model %s failed on series %s", self.name, group[0].series_id)
-                return [SapheneiaError(f"model '{self.name}' failed on this series")]
+                # A model that raises on values this large is the caller's to fix, as is one
+                # that overflows to inf or NaN.
+                too_large = self._too_large(group[0])
+                return [too_large or SapheneiaError(f"model '{self.name}' failed on this series")]
             # Run one by one so that one bad series fails only its own request.
             return [outcome for task in group for outcome in self._forecast_group([task])]
         return [
@@ -265,14 +268,22 @@ class ModelAdapter(ABC):
     def _not_finite(self, task: ForecastTask) -> SapheneiaError:
         """A non-finite forecast: the caller's to fix when the series' own values are so large
         that arithmetic on them overflows, else the model's fault."""
+        too_large = self._too_large(task)
+        return too_large or ModelOutputInvalid(
+            f"model '{self.name}' returned values that are not numbers"
+        )
+
+    def _too_large(self, task: ForecastTask) -> ValuesOutOfRange | None:
+        """The caller's error when ``task``'s values are so large that arithmetic on them
+        overflows; None for ordinary values."""
         largest = float(np.nanmax(np.abs(task.context))) if task.context.size else 0.0
-        if largest > HUGE_VALUE:
-            return ValuesOutOfRange(
-                f"series '{task.series_id}' has values up to {largest:.3g}, too large for "
-                f"model '{self.name}' to forecast without overflowing; rescale the series (for "
-                "example divide it by a power of ten) and scale the forecast back"
-            )
-        return ModelOutputInvalid(f"model '{self.name}' returned values that are not numbers")
+        if largest <= HUGE_VALUE:
+            return None
+        return ValuesOutOfRange(
+            f"series '{task.series_id}' has values up to {largest:.3g}, too large for "
+            f"model '{self.name}' to forecast without overflowing; rescale the series (for "
+            "example divide it by a power of ten) and scale the forecast back"
+        )
 
     def _to_result(self, task: ForecastTask, native: NativeForecast) -> ForecastResult:
         quantiles: dict[float, np.ndarray] = {}

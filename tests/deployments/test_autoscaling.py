@@ -46,6 +46,9 @@ def scaling(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
             {
                 "id": "auto-ets",
                 "autoscaling_config": AUTOSCALING,
+                # Room in the queue for every caller: until a second replica is up, one replica
+                # holds all eight callers' requests. Shedding is test_overload's subject, not this.
+                "max_queued_requests": 16,
                 "ray_actor_options": {"num_cpus": 0.1},
                 "user_config": {"max_batch_size": 2, "batch_wait_timeout_s": 0},
             }

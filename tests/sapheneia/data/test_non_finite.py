@@ -87,3 +87,29 @@ def test_a_model_that_overflows_on_huge_values_or_answers_nan() -> None:
     assert broken.status == 502 and broken.code == "model_output_invalid"
     assert "model 'my-drift' returned values that are not numbers" in broken.message
     assert isinstance(fine, ForecastResult)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_a_model_that_raises_on_huge_values_is_the_callers_422() -> None:
+    # The fuzzer's table: statsforecast's AutoETS raises inside its fit on values of ±1e300.
+    adapter = create_adapter(ModelConfig(id="auto-ets", adapter="statsforecast"))
+    adapter.load()
+    index = pd.date_range("1990-12-31", periods=40, freq="YE")
+    values = np.resize([5e-324, -1e300, 1e20, 1e300, 0.0], 37)
+
+    def task(context: np.ndarray) -> ForecastTask:
+        return ForecastTask(
+            series_id="s",
+            context=context,
+            horizon=3,
+            quantiles=(0.5,),
+            freq="YE",
+            timestamps=index[:37],
+            future_timestamps=index[37:],
+        )
+
+    (huge,) = adapter.forecast([task(values)])
+    assert isinstance(huge, ValuesOutOfRange), huge
+    assert huge.status == 422 and "has values up to 1e+300" in huge.message
+    (fine,) = adapter.forecast([task(np.arange(37.0))])
+    assert isinstance(fine, ForecastResult)
