@@ -173,6 +173,22 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kube_manifest(args: argparse.Namespace) -> int:
+    from sapheneia.kuberay import ClusterSpec, write_manifests
+
+    spec = ClusterSpec(
+        name=args.name,
+        image=args.image or ClusterSpec.image,
+        gpu_image=args.gpu_image,
+        gpu_models=tuple(args.gpu_model),
+        gpu_fraction=args.gpu_fraction,
+    )
+    written = write_manifests(args.serve_config, args.out_dir, spec, args.models_dir)
+    for name in written:
+        print(f"wrote {args.out_dir / name}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="sapheneia", description=__doc__)
     root.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
@@ -219,6 +235,33 @@ def parser() -> argparse.ArgumentParser:
     pull.set_defaults(run=cmd_pull)
 
     commands.add_parser("keys", help="show where the API key is").set_defaults(run=cmd_keys)
+
+    kube = commands.add_parser(
+        "kube-manifest", help="write the KubeRay RayService manifests from serve_config.yaml"
+    )
+    kube.add_argument("--serve-config", type=Path, default=Path("serve_config.yaml"))
+    kube.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("deploy/kubernetes"),
+        help="rayservice.yaml, models.yaml",
+    )
+    kube.add_argument("--name", default="sapheneia", help="RayService name (and its Services')")
+    kube.add_argument(
+        "--image", default=None, help="image of every pod (default sapheneia:VERSION)"
+    )
+    kube.add_argument("--gpu-image", default=None, help="image of GPU pods (a CUDA torch build)")
+    kube.add_argument(
+        "--gpu-model",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run this model on the GPU group (repeatable)",
+    )
+    kube.add_argument(
+        "--gpu-fraction", type=float, default=0.25, help="num_gpus of each --gpu-model replica"
+    )
+    kube.set_defaults(run=cmd_kube_manifest)
     return root
 
 
