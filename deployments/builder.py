@@ -20,6 +20,7 @@ from deployments.jwt_auth import jwt_options
 from deployments.model_server import BatchSettings, ModelServer
 from deployments.options import IngressOptions
 from deployments.serve_options import SERVE_KEYS, ServeOptions
+from deployments.traffic import TrafficRoute
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
 from sapheneia.jobs.spec import Engine
@@ -112,6 +113,10 @@ class AppArgs(BaseModel):
     models: list[ModelEntry] = Field(min_length=1, description="Models to serve.")
     models_dir: str = Field(default="configs/models", description="Folder of model YAML configs.")
     ingress: IngressEntry = Field(default_factory=IngressEntry)
+    traffic: list[TrafficRoute] = Field(
+        default_factory=list,
+        description="Routed names: a split of series over models by weight, and a shadow model.",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AppArgs:
@@ -120,6 +125,24 @@ class AppArgs(BaseModel):
             if entry.id in seen:
                 raise ValueError(f"model id '{entry.id}' is listed twice in serve_config.yaml")
             seen.add(entry.id)
+        return self
+
+    @model_validator(mode="after")
+    def _routes_name_served_models(self) -> AppArgs:
+        served = {entry.id for entry in self.models}
+        names: set[str] = set()
+        for route in self.traffic:
+            if route.name in served or route.name in names:
+                raise ValueError(
+                    f"traffic name '{route.name}' is already a model id or another route's name"
+                )
+            names.add(route.name)
+            unknown = sorted(route.models() - served)
+            if unknown:
+                raise ValueError(
+                    f"traffic '{route.name}' names {', '.join(map(repr, unknown))}, not among the "
+                    f"models of serve_config.yaml ({', '.join(sorted(served))})"
+                )
         return self
 
 
@@ -167,7 +190,9 @@ def model_configs(args: AppArgs, settings: Settings | None = None) -> dict[str, 
     return configs
 
 
-def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
+def ingress_options(
+    settings: Settings, entry: IngressEntry, traffic: list[TrafficRoute] | None = None
+) -> IngressOptions:
     keys = load_keys(settings)
     if keys.key_file is not None:
         logger.warning("API keys are read from %s", keys.key_file.resolve())
@@ -186,6 +211,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         request_timeout_s=settings.request_timeout_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
         jobs=job_options(settings),
+        traffic=traffic or [],
     )
 
 
@@ -235,6 +261,12 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
     """The Serve application for ``args`` (validated; bad config fails with a clear message)."""
     parsed = AppArgs.model_validate(args)
     configs = model_configs(parsed, settings)
+    aliases = {alias: c.id for c in configs.values() for alias in c.aliases}
+    for route in parsed.traffic:
+        if route.name in aliases:
+            raise ValueError(
+                f"traffic name '{route.name}' is already an alias of model '{aliases[route.name]}'"
+            )
     run_id = uuid.uuid4().hex[:12]
     handles = {
         entry.id: serve.deployment(ModelServer, **deployment_options(entry)).bind(  # type: ignore[attr-defined]
@@ -242,7 +274,7 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
         )
         for entry in parsed.models
     }
-    options = ingress_options(settings, parsed.ingress)
+    options = ingress_options(settings, parsed.ingress, parsed.traffic)
     ingress = serve.deployment(
         serve.ingress()(Ingress),
         name="ingress",

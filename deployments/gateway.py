@@ -15,6 +15,7 @@ from deployments.jobs_state import JobService
 from deployments.lifecycle import ModelState
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
+from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig
 from sapheneia.data import DataLimits
 from sapheneia.tasks import ForecastResult, ForecastTask
@@ -28,6 +29,7 @@ class Gateway(Protocol):
     keys: KeyChecker
     sources: SourceLoader
     jobs: JobService | None  # None where jobs are off (the in-process test gateway)
+    traffic: Traffic  # routed names (splits, shadows) and what they served on this replica
 
     def resolve(self, name: str) -> str:
         """The model id for an id or alias; ``ModelNotFound`` lists what exists."""

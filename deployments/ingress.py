@@ -21,8 +21,10 @@ from deployments.api import create_api
 from deployments.auth import KeyChecker
 from deployments.jobs_state import JobService
 from deployments.lifecycle import ModelState, get_board, summarize
+from deployments.metrics import TrafficMetrics
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
+from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig
 from sapheneia.errors import (
     Conflict,
@@ -69,6 +71,10 @@ class Ingress:
         )
         self.board = get_board(run_id)
         self.jobs = JobService(options.jobs) if options.jobs else None
+        counted = TrafficMetrics()
+        self.traffic = Traffic.from_routes(
+            options.traffic, on_routed=counted.routed, on_shadow=counted.shadowed
+        )
         self._states: dict[str, ModelState] = {}
         self._states_at = -float("inf")
 
@@ -78,6 +84,7 @@ class Ingress:
     def resolve(self, name: str) -> str:
         model_id = self.aliases.get(name, name)
         if model_id not in self.handles:
+            self.traffic.refuse(name)
             raise ModelNotFound(
                 f"unknown model '{name}'; available: {', '.join(sorted(self.handles))}"
             )

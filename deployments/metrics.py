@@ -88,3 +88,26 @@ class RequestMetrics:
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
         return next((t for pattern, t in self._templates if pattern.match(path)), "unmatched")
+
+
+class TrafficMetrics:
+    """Series each arm of a traffic split answered, and what each shadow model did with its copy."""
+
+    def __init__(self) -> None:
+        self.series = metrics.Counter(
+            "sapheneia_routed_series",
+            description="Series of a traffic split, by route and the model (arm) that answered.",
+            tag_keys=("route", "model"),  # type: ignore[arg-type]
+        )
+        self.shadow = metrics.Counter(
+            "sapheneia_shadow_series",
+            description="Series copied to a shadow model, by route, model and outcome "
+            "(compared, failed, skipped).",
+            tag_keys=("route", "model", "outcome"),  # type: ignore[arg-type]
+        )
+
+    def routed(self, route: str, model: str, series: int) -> None:
+        self.series.inc(series, tags={"route": route, "model": model})
+
+    def shadowed(self, route: str, model: str, outcome: str, series: int) -> None:
+        self.shadow.inc(series, tags={"route": route, "model": model, "outcome": outcome})

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from deployments.jobs_state import JobOptions
+from deployments.traffic import TrafficRoute
 from sapheneia.data import DataLimits
 
 
@@ -63,3 +64,6 @@ class IngressOptions(BaseModel):
         "(the earlier product's TIMESFM20_DEFAULT_* settings).",
     )
     jobs: JobOptions | None = Field(default=None, description="Batch jobs; None: jobs are off.")
+    traffic: list[TrafficRoute] = Field(
+        default_factory=list, description="Traffic splits and shadow models (serve_config.yaml)."
+    )

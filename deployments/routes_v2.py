@@ -31,10 +31,25 @@ from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 INLINE_SERIES = 4
 
 
-def forecast_json(
-    results: list[ForecastResult], body: ForecastRequest, model_id: str, metadata: dict[str, Any]
-) -> str:
+def output_columns(results: list[ForecastResult], arms: list[str] | None) -> dict[str, np.ndarray]:
+    """The answer's columns; with ``arms`` (a traffic split), which model forecast each row."""
     columns = results_columns(results)
+    if arms is None:
+        return columns
+    model = np.concatenate(
+        [np.full(len(r.mean), a, dtype=object) for r, a in zip(results, arms, strict=True)]
+    )
+    return {"unique_id": columns.pop("unique_id"), "model": model, **columns}
+
+
+def forecast_json(
+    results: list[ForecastResult],
+    body: ForecastRequest,
+    model_id: str,
+    metadata: dict[str, Any],
+    arms: list[str] | None = None,
+) -> str:
+    columns = output_columns(results, arms)
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
@@ -52,9 +67,13 @@ def model_headers(version: dict[str, str | None]) -> dict[str, str]:
 
 
 def forecast_csv(
-    results: list[ForecastResult], body: ForecastRequest, model_id: str, metadata: dict[str, Any]
+    results: list[ForecastResult],
+    body: ForecastRequest,
+    model_id: str,
+    metadata: dict[str, Any],
+    arms: list[str] | None = None,
 ) -> str:
-    table = pd.DataFrame(results_columns(results))
+    table = pd.DataFrame(output_columns(results, arms))
     return table.rename(columns={"unique_id": body.id_column}).to_csv(index=False)
 
 
@@ -88,7 +107,8 @@ def v2_router() -> APIRouter:
         """Forecast many series: JSON rows, or a CSV/Parquet upload as multipart 'file'."""
         started = time.perf_counter()
         body, frame = await parse_table_request(request, ForecastRequest, gateway.sources)
-        model_id = gateway.resolve(body.model)
+        routed = gateway.traffic.routes.get(body.model)
+        model_id = body.model if routed else gateway.resolve(body.model)
         roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(
             build_tasks,
@@ -102,11 +122,17 @@ def v2_router() -> APIRouter:
             limits=gateway.limits,
         )
         note(request, model=model_id, series=len(tasks))
-        results = await gateway.forecast(model_id, tasks)
+        arms: list[str] | None = None
+        if routed:
+            results, arms = await gateway.traffic.forecast(
+                model_id, tasks, gateway.forecast, request.state.request_id
+            )
+        else:
+            results = await gateway.forecast(model_id, tasks)
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json
         metadata = {
-            "model_version": answered_by(gateway.configs[model_id]),
+            "model_version": None if routed else answered_by(gateway.configs[model_id]),
             "series_count": len(results),
             "horizon": body.horizon,
             "quantiles": sorted(set(body.quantiles)),
@@ -116,17 +142,37 @@ def v2_router() -> APIRouter:
             "total_time_seconds": round(time.perf_counter() - started, 4),
             "request_id": request.state.request_id,
         }
+        if arms is not None:
+            metadata["traffic"] = {
+                "route": model_id,
+                "arms": {
+                    arm: {
+                        "series": arms.count(arm),
+                        "model_version": answered_by(gateway.configs[arm]),
+                    }
+                    for arm in sorted(set(arms))
+                },
+            }
         # Shaping many series takes tens of milliseconds: off the event loop, so that other
         # requests keep flowing to the models meanwhile.
         if len(results) > INLINE_SERIES:
-            content = await asyncio.to_thread(shape, results, body, model_id, metadata)
+            content = await asyncio.to_thread(shape, results, body, model_id, metadata, arms)
         else:
-            content = shape(results, body, model_id, metadata)
+            content = shape(results, body, model_id, metadata, arms)
         # The CSV body has no metadata: the headers say which model answered, for both formats.
         return Response(
             content,
             media_type="text/csv" if as_csv else "application/json",
-            headers=model_headers(metadata["model_version"]),
+            headers={"X-Traffic-Route": model_id}
+            if routed
+            else model_headers(metadata["model_version"]),
         )
+
+    @router.get("/traffic")
+    async def traffic(gateway: GatewayDep, _: CallerDep) -> dict[str, Any]:
+        """Traffic splits: each routed name's arms (share, series answered) and its shadow model's
+        comparison (series compared, mean absolute difference of the mean forecasts), counted by
+        the ingress replica that answers; Prometheus sums every replica."""
+        return {"routes": gateway.traffic.view()}
 
     return router

@@ -97,7 +97,17 @@ def app_args(checkpoints: dict[str, Path]) -> dict:
 
     args = dict(STATISTICAL_APP_ARGS)
     args["models"] = [*STATISTICAL_APP_ARGS["models"], *model_entries(checkpoints)]
+    args["traffic"] = [TRAFFIC_ROUTE]
     return args
+
+
+# A traffic split of the session's app (tests/deployments/test_traffic.py): 3 : 1 over two models,
+# every request copied to a third.
+TRAFFIC_ROUTE = {
+    "name": "statistical",
+    "split": {"auto-ets": 3, "seasonal-naive": 1},
+    "shadow": "auto-theta",
+}
 
 
 # Two Ray nodes on loopback, each with its own raylet, object store and resources, so placement,

@@ -15,6 +15,7 @@ from deployments.auth import KeyChecker
 from deployments.lifecycle import ModelState
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
+from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.errors import ModelNotFound, SapheneiaError
 from sapheneia.models import create_adapter
@@ -47,10 +48,12 @@ class LocalGateway:
         self.forecast_calls = 0
         # No Ray, so no batch jobs: their routes answer 503 "not enabled".
         self.jobs = None
+        self.traffic = Traffic.from_routes(options.traffic)
 
     def resolve(self, name: str) -> str:
         model_id = self.aliases.get(name, name)
         if model_id not in self.configs:
+            self.traffic.refuse(name)
             raise ModelNotFound(
                 f"unknown model '{name}'; available: {', '.join(sorted(self.configs))}"
             )

@@ -110,6 +110,7 @@ ROUTES = {
     "POST /api/v1/{model}/shutdown",
     "POST /api/v1/{model}/inference",
     "GET /api/v2/models",
+    "GET /api/v2/traffic",
     "POST /api/v2/forecast",
     "POST /api/v2/backtest",
 }
