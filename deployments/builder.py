@@ -225,6 +225,7 @@ def job_options(settings: Settings) -> JobOptions:
     )
     return JobOptions(
         uri=settings.jobs_location(),
+        s3_endpoint=settings.jobs_s3_endpoint or None,
         retention_days=settings.jobs_retention_days,
         concurrent=settings.jobs_concurrent,
         engine=engine,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sapheneia.data import DataLimits
 from sapheneia.errors import SapheneiaError
+from sapheneia.jobs.output import Location
 from sapheneia.jobs.spec import Engine
 
 logger = logging.getLogger("ray.serve")
@@ -41,10 +42,16 @@ class JobOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uri: str = Field(description="Jobs location: a local directory or s3:// / gs:// prefix.")
+    s3_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint of s3:// locations and sources."
+    )
     retention_days: float = Field(default=7.0, gt=0)
     concurrent: int = Field(default=1, ge=1)
     engine: Engine = Field(default_factory=Engine)
     max_source_bytes: int = Field(default=1 << 30, ge=1)
+
+    def location(self) -> Location:
+        return Location(self.uri, self.s3_endpoint)
 
 
 @ray.remote(num_cpus=0)
@@ -52,16 +59,27 @@ class JobRunner:
     """Drives one job's pipeline; killed to cancel it."""
 
     def run(
-        self, board: Any, job_id: str, spec_json: str, source: str, out: str, limits: DataLimits
+        self,
+        board: Any,
+        job_id: str,
+        spec_json: str,
+        source: str,
+        out: str,
+        limits: DataLimits,
+        s3_endpoint: str | None = None,
     ) -> dict[str, Any]:
         from sapheneia.jobs import JobSpec, run_pipeline
         from sapheneia.jobs.sources import local_source
 
         spec = JobSpec.model_validate_json(spec_json)
         try:
-            path = local_source(source, f"{out.rsplit('/', 1)[0]}/source", limits)
+            path = local_source(source, f"{out.rsplit('/', 1)[0]}/source", limits, s3_endpoint)
             progress = run_pipeline(
-                spec, path, out, on_progress=lambda p: board.progress.remote(job_id, p.as_dict())
+                spec,
+                path,
+                out,
+                on_progress=lambda p: board.progress.remote(job_id, p.as_dict()),
+                s3_endpoint=s3_endpoint,
             )
         except SapheneiaError as error:
             return {"status": "failed", "error": {"code": error.code, "message": error.message}}
@@ -78,10 +96,8 @@ class JobRunner:
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=64)  # type: ignore[call-overload]
 class JobBoard:
     def __init__(self, options: dict[str, Any]) -> None:
-        from sapheneia.jobs import Location
-
         self.settings = JobOptions.model_validate(options)
-        self.location = Location(self.settings.uri)
+        self.location = self.settings.location()
         self.lock = threading.Lock()
         self.records: dict[str, dict[str, Any]] = {}
         self.runners: dict[str, tuple[Any, Any]] = {}
@@ -165,7 +181,13 @@ class JobBoard:
         runner = JobRunner.remote()  # type: ignore[attr-defined]
         limits = record_limits(record)
         ref = runner.run.remote(
-            me, job_id, record["spec"], record["source"], self.result_uri(job_id), limits
+            me,
+            job_id,
+            record["spec"],
+            record["source"],
+            self.result_uri(job_id),
+            limits,
+            self.settings.s3_endpoint,
         )
         self.runners[job_id] = (runner, ref)
         record.update(status="running", started_at=record["started_at"] or time.time())
@@ -240,14 +262,19 @@ def new_job_id() -> str:
     return f"job-{uuid.uuid4().hex[:16]}"
 
 
+def board_name(options: JobOptions) -> str:
+    """One board per jobs location (and store)."""
+    from sapheneia.jobs.output import absolute
+
+    place = absolute(options.uri) + (f" {options.s3_endpoint}" if options.s3_endpoint else "")
+    return f"{BOARD_NAME}-{hashlib.sha256(place.encode()).hexdigest()[:12]}"
+
+
 def get_job_board(options: JobOptions) -> Any:
     """The board of a jobs location, created by whoever asks first; detached, so it outlives every
     ingress replica and ``serve run``."""
-    from sapheneia.jobs.output import absolute
-
-    location = hashlib.sha256(absolute(options.uri).encode()).hexdigest()[:12]
     return JobBoard.options(  # type: ignore[attr-defined]
-        name=f"{BOARD_NAME}-{location}",
+        name=board_name(options),
         namespace=NAMESPACE,
         lifetime="detached",
         get_if_exists=True,
@@ -277,10 +304,9 @@ class JobService:
         owned(await self.board.get.remote(job_id), job_id, owner)
         return owned(await self.board.cancel.remote(job_id), job_id, owner)
 
-    def result_uri(self, job_id: str) -> str:
-        from sapheneia.jobs import Location
-
-        return Location(self.options.uri).child(job_id).child("result").uri
+    def result(self, job_id: str) -> Location:
+        """Where a job's result parts are."""
+        return self.options.location().child(job_id).child("result")
 
 
 def owned(record: dict[str, Any] | None, job_id: str, owner: str) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def jobs_router() -> APIRouter:
             # The file goes where the job's workers read: the jobs location (shared by the
             # cluster's nodes when it is an object store).
             name, content = upload
-            folder = Location(jobs.options.uri).child(job_id)
+            folder = jobs.options.location().child(job_id)
             folder.write_bytes(name, content)
             source = folder.child(name).uri
         else:
@@ -250,7 +250,7 @@ def jobs_router() -> APIRouter:
             raise JobNotReady(
                 f"job '{job_id}' is {record['status']}; its result exists once it has succeeded"
             )
-        location = Location(jobs.result_uri(job_id))
+        location = jobs.result(job_id)
         if format == "csv":
             return StreamingResponse(
                 iterate(csv_chunks(location)),

@@ -124,7 +124,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        progress = run_pipeline(spec, source, args.out, on_progress=show)
+        progress = run_pipeline(
+            spec,
+            source,
+            args.out,
+            on_progress=show,
+            s3_endpoint=settings.jobs_s3_endpoint or None,
+        )
     finally:
         bar.close()
         ray.shutdown()

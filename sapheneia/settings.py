@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="Where jobs keep their state and results: a local directory (default "
         "<state_dir>/jobs) or an s3:// / gs:// prefix that every node of a cluster reaches.",
     )
+    jobs_s3_endpoint: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_JOBS_S3_ENDPOINT",
+        description="The endpoint (http(s)://host:port) of an S3-compatible store (MinIO, Ceph) "
+        "for an s3:// jobs location and jobs' s3:// sources; empty: AWS S3.",
+    )
     jobs_retention_days: float = Field(
         default=7.0, gt=0, validation_alias="SAPHENEIA_JOBS_RETENTION_DAYS"
     )

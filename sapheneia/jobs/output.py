@@ -35,15 +35,30 @@ def absolute(uri: str) -> str:
     return uri if "://" in uri else str(Path(uri).expanduser().resolve())
 
 
-class Location:
-    """One directory (or prefix) of a filesystem that pyarrow reaches: local, ``s3://``, ``gs://``."""
+def filesystem(uri: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of ``uri`` and the path inside it. ``s3_endpoint`` (``http(s)://host:port``)
+    points ``s3://`` at an S3-compatible store other than AWS (MinIO, Ceph); its credentials come
+    from the usual AWS variables or files of the process."""
+    if s3_endpoint and uri.lower().startswith("s3://"):
+        scheme, _, address = s3_endpoint.partition("://")
+        fs = pafs.S3FileSystem(
+            endpoint_override=address or scheme, scheme=scheme if address else "https"
+        )
+        return fs, uri[len("s3://") :].rstrip("/")
+    return pafs.FileSystem.from_uri(uri)
 
-    def __init__(self, uri: str) -> None:
+
+class Location:
+    """One directory (or prefix) of a filesystem that pyarrow reaches: local, ``s3://``, ``gs://``
+    (``s3_endpoint``: see ``filesystem``)."""
+
+    def __init__(self, uri: str, s3_endpoint: str | None = None) -> None:
         self.uri = absolute(uri)
-        self.fs, self.root = pafs.FileSystem.from_uri(self.uri)
+        self.s3_endpoint = s3_endpoint
+        self.fs, self.root = filesystem(self.uri, s3_endpoint)
 
     def child(self, name: str) -> Location:
-        return Location(f"{self.uri.rstrip('/')}/{name}")
+        return Location(f"{self.uri.rstrip('/')}/{name}", self.s3_endpoint)
 
     def path(self, name: str) -> str:
         return f"{self.root.rstrip('/')}/{name}"

@@ -27,7 +27,7 @@ from ray.data import ExecutionResources
 
 from sapheneia.errors import InvalidInput, SourceNotFound, UnknownColumn
 from sapheneia.jobs.buckets import BUCKET, BucketForecaster, series_hash
-from sapheneia.jobs.output import MANIFEST, Location, write_bucket
+from sapheneia.jobs.output import MANIFEST, Location, filesystem, write_bucket
 from sapheneia.jobs.spec import JobSpec
 
 # Read, bucketing and shuffle tasks each ask for this much CPU, so that they fit the job's budget
@@ -53,9 +53,9 @@ class BucketWriter:
     """The actor of the pool: loads the adapters once, then forecasts and writes bucket after
     bucket, answering one summary row per bucket."""
 
-    def __init__(self, spec_json: str, out: str) -> None:
+    def __init__(self, spec_json: str, out: str, s3_endpoint: str | None = None) -> None:
         self.forecaster = BucketForecaster(JobSpec.model_validate_json(spec_json))
-        self.location = Location(out)
+        self.location = Location(out, s3_endpoint)
 
     def __call__(self, batch: pa.Table) -> pd.DataFrame:
         # Arrow to numpy-backed pandas, as the served path reads a table (Ray's pandas batches
@@ -79,17 +79,20 @@ class BucketWriter:
         )
 
 
-def read_source(source: str, spec: JobSpec) -> ray.data.Dataset:
+def read_source(source: str, spec: JobSpec, s3_endpoint: str | None = None) -> ray.data.Dataset:
     """The input as a Dataset: a Parquet file or folder of Parquet files, or a CSV file."""
     lowered = source.lower().rstrip("/")
+    fs: Any = None
+    if s3_endpoint and lowered.startswith("s3://"):
+        fs, source = filesystem(source, s3_endpoint)
     if lowered.endswith((".csv", ".csv.gz")):
         import pyarrow.csv as pacsv
 
         # Ids stay text, as the served path reads them.
         convert = pacsv.ConvertOptions(column_types={spec.id_column: pa.string()})
-        ds = ray.data.read_csv(source, convert_options=convert, num_cpus=TASK_CPUS)
+        ds = ray.data.read_csv(source, filesystem=fs, convert_options=convert, num_cpus=TASK_CPUS)
     else:
-        ds = ray.data.read_parquet(source, num_cpus=TASK_CPUS)
+        ds = ray.data.read_parquet(source, filesystem=fs, num_cpus=TASK_CPUS)
     present = ds.schema().names
     missing = [c for c in spec.columns() if c not in present]
     if missing:
@@ -157,17 +160,19 @@ def run_pipeline(
     source: str,
     out: str,
     on_progress: Callable[[Progress], None] | None = None,
+    s3_endpoint: str | None = None,
 ) -> Progress:
-    """Run the job to its end, resuming what an earlier run of the same job at ``out`` wrote."""
+    """Run the job to its end, resuming what an earlier run of the same job at ``out`` wrote.
+    ``s3_endpoint``: the S3-compatible store of ``s3://`` sources and outputs (``filesystem``)."""
     engine = spec.engine
     context = ray.data.DataContext.get_current()
     context.execution_options.resource_limits = ExecutionResources(
         cpu=engine.cpus, gpu=engine.actors * engine.actor_gpus
     )
     context.enable_progress_bars = False
-    location = Location(out)
+    location = Location(out, s3_endpoint)
     try:
-        ds = read_source(source, spec)
+        ds = read_source(source, spec, s3_endpoint)
     except (FileNotFoundError, OSError) as error:
         if isinstance(error, FileNotFoundError) or "No such file" in str(error):
             raise SourceNotFound("the job's source does not exist (any more)") from error
@@ -193,7 +198,7 @@ def run_pipeline(
     grouped = tagged.groupby(BUCKET, num_partitions=min(len(todo), MAX_PARTITIONS))
     written = grouped.map_groups(
         BucketWriter,
-        fn_constructor_args=(spec.model_dump_json(), location.uri),
+        fn_constructor_args=(spec.model_dump_json(), location.uri, s3_endpoint),
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=engine.actors),
         num_cpus=engine.actor_cpus,

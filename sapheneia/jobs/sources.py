@@ -12,7 +12,9 @@ from sapheneia.jobs.output import Location
 SUFFIXES = {"parquet": ".parquet", "csv": ".csv"}
 
 
-def local_source(source: str, scratch: str, limits: DataLimits) -> str:
+def local_source(
+    source: str, scratch: str, limits: DataLimits, s3_endpoint: str | None = None
+) -> str:
     """A path or URI that Ray Data reads; a URL is fetched first (``limits`` cap its size)."""
     if not source.lower().startswith(("http://", "https://")):
         return source
@@ -20,6 +22,6 @@ def local_source(source: str, scratch: str, limits: DataLimits) -> str:
     kind = format_of(name, content_type) or sniff(content)
     if kind not in SUFFIXES:
         raise UnsupportedFormat(f"a job reads Parquet or CSV; the URL gave {kind or 'neither'}")
-    location = Location(scratch)
+    location = Location(scratch, s3_endpoint)
     location.write_bytes(f"input{SUFFIXES[kind]}", content)
     return location.child(f"input{SUFFIXES[kind]}").uri

@@ -34,15 +34,20 @@ FOUR_SERIES = {
 ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
 
 
-def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path) -> Any:
-    """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head."""
+def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path, **more: Any) -> Any:
+    """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head;
+    ``more``: further ``Settings`` fields (``jobs_uri=...``)."""
     from ray import serve
 
     from deployments.builder import build_app_with_settings
     from sapheneia.settings import Settings
 
     settings = Settings(
-        api_keys=API_KEY, data_dir=data_dir, state_dir=state_dir, rate_limit_per_minute=100_000
+        api_keys=API_KEY,
+        data_dir=data_dir,
+        state_dir=state_dir,
+        rate_limit_per_minute=100_000,
+        **more,
     )
     app = build_app_with_settings(args, settings)
     board_on_head(app)

@@ -190,3 +190,27 @@ def test_bad_submissions_say_what_to_fix(client: httpx.Client) -> None:
     )
     assert "models" in error["message"]
     assert_error(client.get("/api/v2/jobs/job-nope"), 404, "job_not_found")
+
+
+def test_a_backtest_job_equals_the_served_backtest(client: httpx.Client, job_file: str) -> None:
+    fields = {"models": ["seasonal-naive", "auto-ets"], "horizon": 4, "n_windows": 2}
+    response = client.post("/api/v2/jobs", json={"kind": "backtest", "source": job_file, **fields})
+    assert response.status_code == 202, response.text
+    view = wait_for(client, response.json()["job_id"])
+    assert view["status"] == "succeeded", view
+    assert view["models"] == ["seasonal-naive", "auto-ets"]
+    assert view["progress"]["series_done"] == view["progress"]["series_total"] == SERIES
+    got = pd.read_parquet(io.BytesIO(client.get(f"/api/v2/jobs/{view['job_id']}/result").content))
+    served = client.post("/api/v2/backtest", json={"source": job_file, **fields})
+    assert served.status_code == 200, served.text
+    expected = pd.DataFrame(served.json()["forecasts"])
+    for column in ("cutoff", "ds"):
+        expected[column] = pd.to_datetime(expected[column])
+        got[column] = pd.to_datetime(got[column])
+    # Every model, window and step of every series (2 models x 2 windows x 4 steps).
+    assert len(got) == len(expected) == SERIES * 2 * 2 * 4
+    assert sorted(got.columns) == sorted(expected.columns)
+    keys = ["model", "unique_id", "cutoff", "ds"]
+    left = got[expected.columns].sort_values(keys).reset_index(drop=True)
+    right = expected.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
