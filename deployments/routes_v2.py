@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
+from deployments.routes_anomalies import json_rows, one_step_fits
 from deployments.routes_discovery import answered_by, model_listing
 from deployments.schemas import (
     AUTHENTICATED_ERRORS,
@@ -32,15 +33,22 @@ INLINE_SERIES = 4
 
 
 def forecast_json(
-    results: list[ForecastResult], body: ForecastRequest, model_id: str, metadata: dict[str, Any]
+    results: list[ForecastResult],
+    body: ForecastRequest,
+    model_id: str,
+    metadata: dict[str, Any],
+    history: pd.DataFrame | None = None,
 ) -> str:
     columns = results_columns(results)
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
     rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    payload: dict[str, Any] = {"model": model_id, "forecast": rows, "metadata": metadata}
+    if history is not None:
+        payload["history"] = json_rows(history, body.id_column)
     # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
-    return json.dumps({"model": model_id, "forecast": rows, "metadata": metadata}, allow_nan=False)
+    return json.dumps(payload, allow_nan=False)
 
 
 def model_headers(version: dict[str, str | None]) -> dict[str, str]:
@@ -52,9 +60,18 @@ def model_headers(version: dict[str, str | None]) -> dict[str, str]:
 
 
 def forecast_csv(
-    results: list[ForecastResult], body: ForecastRequest, model_id: str, metadata: dict[str, Any]
+    results: list[ForecastResult],
+    body: ForecastRequest,
+    model_id: str,
+    metadata: dict[str, Any],
+    history: pd.DataFrame | None = None,
 ) -> str:
     table = pd.DataFrame(results_columns(results))
+    if history is not None:
+        # One table for both: a 'kind' column tells the fitted history rows from the forecast.
+        table = pd.concat(
+            [history.assign(kind="history"), table.assign(kind="forecast")], ignore_index=True
+        )
     return table.rename(columns={"unique_id": body.id_column}).to_csv(index=False)
 
 
@@ -102,7 +119,14 @@ def v2_router() -> APIRouter:
             limits=gateway.limits,
         )
         note(request, model=model_id, series=len(tasks))
-        results = await gateway.forecast(model_id, tasks)
+        if body.history:
+            # Sent together, so the fits and the forecast reach the model as one batch.
+            results, (history, _batch) = await asyncio.gather(
+                gateway.forecast(model_id, tasks),
+                one_step_fits(gateway, model_id, body, frame, body.quantiles),
+            )
+        else:
+            results, history = await gateway.forecast(model_id, tasks), None
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json
         metadata = {
@@ -119,9 +143,9 @@ def v2_router() -> APIRouter:
         # Shaping many series takes tens of milliseconds: off the event loop, so that other
         # requests keep flowing to the models meanwhile.
         if len(results) > INLINE_SERIES:
-            content = await asyncio.to_thread(shape, results, body, model_id, metadata)
+            content = await asyncio.to_thread(shape, results, body, model_id, metadata, history)
         else:
-            content = shape(results, body, model_id, metadata)
+            content = shape(results, body, model_id, metadata, history)
         # The CSV body has no metadata: the headers say which model answered, for both formats.
         return Response(
             content,
