@@ -22,6 +22,7 @@ from deployments.errors import (
 )
 from deployments.gateway import Gateway
 from deployments.metrics import RequestMetrics
+from deployments.routes_anomalies import anomalies_router
 from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
 from deployments.routes_jobs import jobs_router
@@ -127,5 +128,6 @@ def create_api(gateway: Gateway) -> FastAPI:
     app.include_router(v1_router())
     app.include_router(v2_router())
     app.include_router(backtest_router())
+    app.include_router(anomalies_router())
     app.include_router(jobs_router())
     return app

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
 from deployments.parsing import parse_table_request, upload_doc
+from deployments.routes_anomalies import json_rows, one_step_fits
 from deployments.routes_discovery import answered_by, model_listing
 from deployments.schemas import (
     AUTHENTICATED_ERRORS,
@@ -25,6 +26,7 @@ from deployments.schemas import (
     error_responses,
 )
 from sapheneia.data import build_tasks
+from sapheneia.errors import InvalidInput
 from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 
 # Responses for up to this many series are shaped inline; a thread hop costs more than the work.
@@ -48,14 +50,18 @@ def forecast_json(
     model_id: str,
     metadata: dict[str, Any],
     arms: list[str] | None = None,
+    history: pd.DataFrame | None = None,
 ) -> str:
     columns = output_columns(results, arms)
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
     rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    payload: dict[str, Any] = {"model": model_id, "forecast": rows, "metadata": metadata}
+    if history is not None:
+        payload["history"] = json_rows(history, body.id_column)
     # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
-    return json.dumps({"model": model_id, "forecast": rows, "metadata": metadata}, allow_nan=False)
+    return json.dumps(payload, allow_nan=False)
 
 
 def model_headers(version: dict[str, str | None]) -> dict[str, str]:
@@ -72,8 +78,14 @@ def forecast_csv(
     model_id: str,
     metadata: dict[str, Any],
     arms: list[str] | None = None,
+    history: pd.DataFrame | None = None,
 ) -> str:
     table = pd.DataFrame(output_columns(results, arms))
+    if history is not None:
+        # One table for both: a 'kind' column tells the fitted history rows from the forecast.
+        table = pd.concat(
+            [history.assign(kind="history"), table.assign(kind="forecast")], ignore_index=True
+        )
     return table.rename(columns={"unique_id": body.id_column}).to_csv(index=False)
 
 
@@ -109,6 +121,11 @@ def v2_router() -> APIRouter:
         body, frame = await parse_table_request(request, ForecastRequest, gateway.sources)
         routed = gateway.traffic.routes.get(body.model)
         model_id = body.model if routed else gateway.resolve(body.model)
+        if routed and body.history:
+            raise InvalidInput(
+                f"history: '{body.model}' is a traffic split, whose series meet different models; "
+                f"ask for history from one of its models ({', '.join(sorted(routed.split))})"
+            )
         roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(
             build_tasks,
@@ -123,9 +140,16 @@ def v2_router() -> APIRouter:
         )
         note(request, model=model_id, series=len(tasks))
         arms: list[str] | None = None
+        history: pd.DataFrame | None = None
         if routed:
             results, arms = await gateway.traffic.forecast(
                 model_id, tasks, gateway.forecast, request.state.request_id
+            )
+        elif body.history:
+            # Sent together, so the fits and the forecast reach the model as one batch.
+            results, (history, _batch) = await asyncio.gather(
+                gateway.forecast(model_id, tasks),
+                one_step_fits(gateway, model_id, body, frame, body.quantiles),
             )
         else:
             results = await gateway.forecast(model_id, tasks)
@@ -156,9 +180,11 @@ def v2_router() -> APIRouter:
         # Shaping many series takes tens of milliseconds: off the event loop, so that other
         # requests keep flowing to the models meanwhile.
         if len(results) > INLINE_SERIES:
-            content = await asyncio.to_thread(shape, results, body, model_id, metadata, arms)
+            content = await asyncio.to_thread(
+                shape, results, body, model_id, metadata, arms, history
+            )
         else:
-            content = shape(results, body, model_id, metadata, arms)
+            content = shape(results, body, model_id, metadata, arms, history)
         # The CSV body has no metadata: the headers say which model answered, for both formats.
         return Response(
             content,

@@ -162,6 +162,12 @@ class ForecastRequest(TableRequest):
     model: str = Field(description="Model id or alias, see GET /api/v2/models.")
     horizon: int = Field(ge=1, le=10000, description="Steps ahead to forecast.")
     format: Literal["json", "csv"] = Field(default="json", description="Response format.")
+    history: bool = Field(
+        default=False,
+        description="Also return in-sample one-step fitted values for the latest history points "
+        "(at most SAPHENEIA_MAX_ONE_STEP_POINTS in all): JSON under 'history', CSV as rows with "
+        "kind 'history' before the kind 'forecast' rows.",
+    )
 
 
 class BacktestRequest(TableRequest):
@@ -173,6 +179,33 @@ class BacktestRequest(TableRequest):
     horizon: int = Field(ge=1, le=1000, description="Steps per window.")
     n_windows: int = Field(default=3, ge=1, le=50, description="Number of forecast origins.")
     step: int | None = Field(default=None, ge=1, description="Steps between origins (= horizon).")
+
+
+ANOMALIES_EXAMPLE: dict[str, Any] = {
+    "model": "seasonal-naive",
+    "level": 99,
+    "last_n": 6,
+    "data": [{"unique_id": "a", "ds": f"2024-{m:02d}-01", "y": 10 + m % 3} for m in range(1, 13)],
+}
+
+
+class AnomaliesRequest(TableRequest):
+    """``POST /api/v2/anomalies``: flag points outside a model's one-step prediction interval."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ANOMALIES_EXAMPLE]})
+
+    model: str = Field(description="Model id or alias, see GET /api/v2/models.")
+    level: float = Field(
+        default=99, gt=0, lt=100, description="Central interval, in percent, a point must leave."
+    )
+    last_n: int | None = Field(
+        default=None,
+        ge=1,
+        description="Test only each series' latest points; by default as many as the limit allows.",
+    )
+    quantiles: list[float] = Field(
+        default_factory=list, max_length=0, description="Not used: 'level' sets the interval."
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -248,6 +281,11 @@ class ForecastResponse(BaseModel):
         "per quantile."
     )
     metadata: ForecastMetadata
+    history: list[Row] | None = Field(
+        default=None,
+        description="With 'history': true, in-sample one-step fits: the id column, 'ds', 'y' and "
+        "the forecast's columns, each fitted on the history before that point.",
+    )
 
 
 class BacktestMetadata(BaseModel):
@@ -267,3 +305,26 @@ class BacktestResponse(BaseModel):
     )
     forecasts: list[Row] = Field(description="Each window's forecasts beside the actual values.")
     metadata: BacktestMetadata
+
+
+class AnomaliesMetadata(BaseModel):
+    level: float
+    quantiles: list[float] = Field(description="The interval's edges as quantile levels.")
+    points_per_series: int
+    series_count: int
+    anomalies: int = Field(description="Points flagged.")
+    largest_batch: int | None = Field(description="The largest model batch the points ran in.")
+    total_time_seconds: float
+    request_id: str
+
+
+class AnomaliesResponse(BaseModel):
+    """``POST /api/v2/anomalies``: one row per tested point."""
+
+    model: str = Field(description="The model id that answered (an alias resolved).")
+    anomalies: list[dict[str, str | float | bool | None]] = Field(
+        description="Rows of the id column, 'ds', 'y', the one-step 'mean', the interval 'lo' / "
+        "'hi', 'anomaly' (y outside it) and 'score' (distance outside, in interval widths; 0 "
+        "inside)."
+    )
+    metadata: AnomaliesMetadata

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     max_output_cells: int = Field(
         default=50_000_000, ge=1, validation_alias="SAPHENEIA_MAX_OUTPUT_CELLS"
     )
+    max_one_step_points: int = Field(
+        default=2_000,
+        ge=1,
+        validation_alias="SAPHENEIA_MAX_ONE_STEP_POINTS",
+        description="Points (series × points) one anomalies or history request may test; each is "
+        "a one-step forecast.",
+    )
     url_ports: str = Field(
         default="80,443",
         validation_alias="SAPHENEIA_URL_PORTS",

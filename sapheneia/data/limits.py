@@ -18,6 +18,7 @@ MAX_SERIES = 100_000
 MAX_NAME_CHARS = 256
 MAX_QUANTILES = 99
 MAX_OUTPUT_CELLS = 50_000_000
+MAX_ONE_STEP_POINTS = 2_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class DataLimits:
     max_name_chars: int = MAX_NAME_CHARS
     max_quantiles: int = MAX_QUANTILES
     max_output_cells: int = MAX_OUTPUT_CELLS
+    #: Points tested by rolling one-step forecasts (anomalies, ``history``): series × points.
+    max_one_step_points: int = MAX_ONE_STEP_POINTS
     url_ports: tuple[int, ...] | None = (80, 443)
 
     def __post_init__(self) -> None:
@@ -65,6 +68,7 @@ class DataLimits:
             max_name_chars=settings.max_name_chars,
             max_quantiles=settings.max_quantiles,
             max_output_cells=settings.max_output_cells,
+            max_one_step_points=settings.max_one_step_points,
             url_ports=ports(settings.url_ports),
         )
 

@@ -113,6 +113,7 @@ ROUTES = {
     "GET /api/v2/traffic",
     "POST /api/v2/forecast",
     "POST /api/v2/backtest",
+    "POST /api/v2/anomalies",
 }
 # Batch jobs run on Ray, which the in-process app has not (there they answer 503 "not enabled"):
 # their answers to bad submissions are tested over the real service in test_jobs.py.

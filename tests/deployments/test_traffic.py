@@ -220,3 +220,9 @@ def test_the_served_split_is_sticky_and_its_shadow_is_recorded(client: httpx.Cli
         )
 
     assert until(exported, 60)
+
+
+def test_history_names_one_model_not_a_split(routed_local: TestClient) -> None:
+    body = {"model": ROUTE.name, "horizon": 3, "history": True, "data": air({"a": 1.0})}
+    error = assert_error(routed_local.post("/api/v2/forecast", json=body), 400, "invalid_input")
+    assert "ask for history from one of its models (auto-ets, seasonal-naive)" in error["message"]

@@ -129,6 +129,7 @@ def test_settings_reach_the_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         "SAPHENEIA_MAX_NAME_CHARS": "14",
         "SAPHENEIA_MAX_QUANTILES": "15",
         "SAPHENEIA_MAX_OUTPUT_CELLS": "16",
+        "SAPHENEIA_MAX_ONE_STEP_POINTS": "17",
     }.items():
         monkeypatch.setenv(name, value)
     limits = DataLimits.from_settings(Settings(data_dir=tmp_path))
@@ -139,4 +140,5 @@ def test_settings_reach_the_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         limits.max_name_chars,
         limits.max_quantiles,
         limits.max_output_cells,
-    ) == (11, 12, 13, 14, 15, 16)
+        limits.max_one_step_points,
+    ) == (11, 12, 13, 14, 15, 16, 17)
