@@ -184,6 +184,7 @@ def ingress_options(settings: Settings, entry: IngressEntry) -> IngressOptions:
         url_fetches_per_key=settings.url_fetches_per_key,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,
         request_timeout_s=settings.request_timeout_s,
+        selection_budget_s=settings.selection_budget_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
         jobs=job_options(settings),
     )

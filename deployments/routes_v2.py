@@ -24,7 +24,9 @@ from deployments.schemas import (
     ForecastResponse,
     error_responses,
 )
+from deployments.selecting import Chosen, choose
 from sapheneia.data import build_tasks
+from sapheneia.selection import SELECTORS
 from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 
 # Responses for up to this many series are shaped inline; a thread hop costs more than the work.
@@ -32,15 +34,34 @@ INLINE_SERIES = 4
 
 
 def forecast_json(
-    results: list[ForecastResult], body: ForecastRequest, model_id: str, metadata: dict[str, Any]
+    results: list[ForecastResult],
+    body: ForecastRequest,
+    model_id: str,
+    metadata: dict[str, Any],
+    chosen: Chosen | None = None,
 ) -> str:
-    columns = results_columns(results)
+    columns = with_models(results, chosen)
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
     rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    payload = {"model": model_id, "forecast": rows, "metadata": metadata}
+    if chosen is not None:
+        payload |= chosen.extra
     # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
-    return json.dumps({"model": model_id, "forecast": rows, "metadata": metadata}, allow_nan=False)
+    return json.dumps(payload, allow_nan=False)
+
+
+def with_models(results: list[ForecastResult], chosen: Chosen | None) -> dict[str, np.ndarray]:
+    """The result columns, with a 'model' column after the id when each series chose one."""
+    columns = results_columns(results)
+    if chosen is None or chosen.models is None:
+        return columns
+    models = np.concatenate(
+        [np.full(len(r.mean), m, dtype=object) for r, m in zip(results, chosen.models, strict=True)]
+    )
+    first, *rest = columns.items()
+    return dict([first, ("model", models), *rest])
 
 
 def model_headers(version: dict[str, str | None]) -> dict[str, str]:
@@ -52,9 +73,13 @@ def model_headers(version: dict[str, str | None]) -> dict[str, str]:
 
 
 def forecast_csv(
-    results: list[ForecastResult], body: ForecastRequest, model_id: str, metadata: dict[str, Any]
+    results: list[ForecastResult],
+    body: ForecastRequest,
+    model_id: str,
+    metadata: dict[str, Any],
+    chosen: Chosen | None = None,
 ) -> str:
-    table = pd.DataFrame(results_columns(results))
+    table = pd.DataFrame(with_models(results, chosen))
     return table.rename(columns={"unique_id": body.id_column}).to_csv(index=False)
 
 
@@ -88,7 +113,8 @@ def v2_router() -> APIRouter:
         """Forecast many series: JSON rows, or a CSV/Parquet upload as multipart 'file'."""
         started = time.perf_counter()
         body, frame = await parse_table_request(request, ForecastRequest, gateway.sources)
-        model_id = gateway.resolve(body.model)
+        selecting = body.model in SELECTORS
+        model_id = body.model if selecting else gateway.resolve(body.model)
         roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(
             build_tasks,
@@ -102,11 +128,20 @@ def v2_router() -> APIRouter:
             limits=gateway.limits,
         )
         note(request, model=model_id, series=len(tasks))
-        results = await gateway.forecast(model_id, tasks)
+        chosen = None
+        if selecting or body.calibrate:
+            chosen = await choose(gateway, body, frame, roles, tasks)
+            results = chosen.results
+        else:
+            results = await gateway.forecast(model_id, tasks)
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json
         metadata = {
-            "model_version": answered_by(gateway.configs[model_id]),
+            "model_version": (
+                {"id": model_id, "adapter": "selection", "checkpoint": None, "revision": None}
+                if selecting
+                else answered_by(gateway.configs[model_id])
+            ),
             "series_count": len(results),
             "horizon": body.horizon,
             "quantiles": sorted(set(body.quantiles)),
@@ -116,12 +151,14 @@ def v2_router() -> APIRouter:
             "total_time_seconds": round(time.perf_counter() - started, 4),
             "request_id": request.state.request_id,
         }
+        if chosen is not None:
+            metadata["candidates"] = {m: answered_by(gateway.configs[m]) for m in chosen.candidates}
         # Shaping many series takes tens of milliseconds: off the event loop, so that other
         # requests keep flowing to the models meanwhile.
         if len(results) > INLINE_SERIES:
-            content = await asyncio.to_thread(shape, results, body, model_id, metadata)
+            content = await asyncio.to_thread(shape, results, body, model_id, metadata, chosen)
         else:
-            content = shape(results, body, model_id, metadata)
+            content = shape(results, body, model_id, metadata, chosen)
         # The CSV body has no metadata: the headers say which model answered, for both formats.
         return Response(
             content,
