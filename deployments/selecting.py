@@ -136,6 +136,8 @@ async def choose(
         if error is None:
             done[model_id] = run.result()
         elif explicit or not isinstance(error, SapheneiaError):
+            for other in runs.values():
+                other.cancel()
             raise error
         else:
             left_out[model_id] = str(error)
