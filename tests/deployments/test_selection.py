@@ -117,9 +117,14 @@ def check_calibration_reaches_nominal_coverage(client: httpx.Client) -> None:
     )
 
 
-def check_calibrated_auto_never_crosses(client: httpx.Client) -> None:
+def check_calibrated_auto_never_crosses(
+    client: httpx.Client, candidates: list[str] | None = None
+) -> None:
     rows = records(seasonal_and_trend())
-    body = {"horizon": HORIZON, "data": rows, "quantiles": [0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95]}
+    body: dict[str, object] = {"horizon": HORIZON, "data": rows}
+    body["quantiles"] = [0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95]
+    if candidates is not None:
+        body["candidates"] = candidates
     for model in ("auto", "ensemble"):
         answer = post(client, "/api/v2/forecast", {**body, "model": model, "calibrate": True})
         assert quantiles_in_order(answer)
