@@ -26,6 +26,7 @@ from sapheneia.data import DataLimits
 from sapheneia.jobs.spec import Engine
 from sapheneia.keys import digest, load_keys
 from sapheneia.models.registry import validate_config
+from sapheneia.selection import SELECTORS
 from sapheneia.settings import Settings
 
 logger = logging.getLogger("ray.serve")
@@ -132,6 +133,8 @@ class AppArgs(BaseModel):
         served = {entry.id for entry in self.models}
         names: set[str] = set()
         for route in self.traffic:
+            if route.name in SELECTORS:
+                raise ValueError(f"traffic name '{route.name}' is reserved for model selection")
             if route.name in served or route.name in names:
                 raise ValueError(
                     f"traffic name '{route.name}' is already a model id or another route's name"
@@ -209,6 +212,7 @@ def ingress_options(
         url_fetches_per_key=settings.url_fetches_per_key,
         lifecycle_timeout_s=entry.lifecycle_timeout_s,
         request_timeout_s=settings.request_timeout_s,
+        selection_budget_s=settings.selection_budget_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
         jobs=job_options(settings),
         traffic=traffic or [],

@@ -58,6 +58,9 @@ class IngressOptions(BaseModel):
     request_timeout_s: float = Field(
         default=110.0, description="Seconds a model call may take before the ingress answers 504."
     )
+    selection_budget_s: float = Field(
+        default=60.0, description="Seconds the backtests of model 'auto' / 'ensemble' may take."
+    )
     request_defaults: dict[str, dict[str, int]] = Field(
         default_factory=dict,
         description="Per model: context_len / horizon_len used by /api/v1 when a request omits them "

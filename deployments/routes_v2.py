@@ -25,21 +25,26 @@ from deployments.schemas import (
     ForecastResponse,
     error_responses,
 )
+from deployments.selecting import Chosen, choose
 from sapheneia.data import build_tasks
 from sapheneia.errors import InvalidInput
+from sapheneia.selection import SELECTORS
 from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 
 # Responses for up to this many series are shaped inline; a thread hop costs more than the work.
 INLINE_SERIES = 4
 
 
-def output_columns(results: list[ForecastResult], arms: list[str] | None) -> dict[str, np.ndarray]:
-    """The answer's columns; with ``arms`` (a traffic split), which model forecast each row."""
+def output_columns(
+    results: list[ForecastResult], models: list[str] | None
+) -> dict[str, np.ndarray]:
+    """The answer's columns; with ``models`` (one per result: a traffic split's arm, or the model
+    that ``auto`` chose), a 'model' column after the id saying which model forecast each row."""
     columns = results_columns(results)
-    if arms is None:
+    if models is None:
         return columns
     model = np.concatenate(
-        [np.full(len(r.mean), a, dtype=object) for r, a in zip(results, arms, strict=True)]
+        [np.full(len(r.mean), m, dtype=object) for r, m in zip(results, models, strict=True)]
     )
     return {"unique_id": columns.pop("unique_id"), "model": model, **columns}
 
@@ -49,10 +54,11 @@ def forecast_json(
     body: ForecastRequest,
     model_id: str,
     metadata: dict[str, Any],
-    arms: list[str] | None = None,
+    models: list[str] | None = None,
     history: pd.DataFrame | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    columns = output_columns(results, arms)
+    columns = output_columns(results, models)
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
@@ -60,6 +66,7 @@ def forecast_json(
     payload: dict[str, Any] = {"model": model_id, "forecast": rows, "metadata": metadata}
     if history is not None:
         payload["history"] = json_rows(history, body.id_column)
+    payload |= extra or {}  # auto / ensemble: 'selection'; calibrate: 'calibration'
     # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
     return json.dumps(payload, allow_nan=False)
 
@@ -77,10 +84,11 @@ def forecast_csv(
     body: ForecastRequest,
     model_id: str,
     metadata: dict[str, Any],
-    arms: list[str] | None = None,
+    models: list[str] | None = None,
     history: pd.DataFrame | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    table = pd.DataFrame(output_columns(results, arms))
+    table = pd.DataFrame(output_columns(results, models))
     if history is not None:
         # One table for both: a 'kind' column tells the fitted history rows from the forecast.
         table = pd.concat(
@@ -120,11 +128,18 @@ def v2_router() -> APIRouter:
         started = time.perf_counter()
         body, frame = await parse_table_request(request, ForecastRequest, gateway.sources)
         routed = gateway.traffic.routes.get(body.model)
-        model_id = body.model if routed else gateway.resolve(body.model)
-        if routed and body.history:
+        selecting = body.model in SELECTORS
+        model_id = body.model if routed or selecting else gateway.resolve(body.model)
+        if routed and (body.history or body.calibrate):
+            field = "history" if body.history else "calibrate"
             raise InvalidInput(
-                f"history: '{body.model}' is a traffic split, whose series meet different models; "
-                f"ask for history from one of its models ({', '.join(sorted(routed.split))})"
+                f"{field}: '{body.model}' is a traffic split, whose series meet different models; "
+                f"ask for {field} from one of its models ({', '.join(sorted(routed.split))})"
+            )
+        if selecting and body.history:
+            raise InvalidInput(
+                f"history: '{body.model}' chooses a model per series; ask for history from one "
+                "model by its id"
             )
         roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(
@@ -139,14 +154,24 @@ def v2_router() -> APIRouter:
             limits=gateway.limits,
         )
         note(request, model=model_id, series=len(tasks))
-        arms: list[str] | None = None
+        models: list[str] | None = None  # per series, where it is not model_id for all
         history: pd.DataFrame | None = None
+        chosen: Chosen | None = None
         if routed:
-            results, arms = await gateway.traffic.forecast(
+            results, models = await gateway.traffic.forecast(
                 model_id, tasks, gateway.forecast, request.state.request_id
             )
+        elif selecting or body.calibrate:
+            if body.history:
+                # Sent together, so the fits and the backtests reach the model as one batch.
+                picked, (history, _batch) = await asyncio.gather(
+                    choose(gateway, body, frame, roles, tasks),
+                    one_step_fits(gateway, model_id, body, frame, body.quantiles),
+                )
+            else:
+                picked = await choose(gateway, body, frame, roles, tasks)
+            chosen, results, models = picked, picked.results, picked.models
         elif body.history:
-            # Sent together, so the fits and the forecast reach the model as one batch.
             results, (history, _batch) = await asyncio.gather(
                 gateway.forecast(model_id, tasks),
                 one_step_fits(gateway, model_id, body, frame, body.quantiles),
@@ -156,7 +181,13 @@ def v2_router() -> APIRouter:
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json
         metadata = {
-            "model_version": None if routed else answered_by(gateway.configs[model_id]),
+            "model_version": (
+                None
+                if routed
+                else {"id": model_id, "adapter": "selection", "checkpoint": None, "revision": None}
+                if selecting
+                else answered_by(gateway.configs[model_id])
+            ),
             "series_count": len(results),
             "horizon": body.horizon,
             "quantiles": sorted(set(body.quantiles)),
@@ -166,7 +197,11 @@ def v2_router() -> APIRouter:
             "total_time_seconds": round(time.perf_counter() - started, 4),
             "request_id": request.state.request_id,
         }
-        if arms is not None:
+        if chosen is not None:
+            metadata["candidates"] = {m: answered_by(gateway.configs[m]) for m in chosen.candidates}
+        extra = chosen.extra if chosen is not None else None
+        if routed and models is not None:
+            arms = models
             metadata["traffic"] = {
                 "route": model_id,
                 "arms": {
@@ -181,10 +216,10 @@ def v2_router() -> APIRouter:
         # requests keep flowing to the models meanwhile.
         if len(results) > INLINE_SERIES:
             content = await asyncio.to_thread(
-                shape, results, body, model_id, metadata, arms, history
+                shape, results, body, model_id, metadata, models, history, extra
             )
         else:
-            content = shape(results, body, model_id, metadata, arms, history)
+            content = shape(results, body, model_id, metadata, models, history, extra)
         # The CSV body has no metadata: the headers say which model answered, for both formats.
         return Response(
             content,

@@ -168,6 +168,31 @@ class ForecastRequest(TableRequest):
         "(at most SAPHENEIA_MAX_ONE_STEP_POINTS in all): JSON under 'history', CSV as rows with "
         "kind 'history' before the kind 'forecast' rows.",
     )
+    # Model selection and calibration (model "auto" / "ensemble", calibrate), see README.
+    candidates: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Models 'auto' and 'ensemble' choose among; default: every ready model that "
+        "supports the request.",
+    )
+    windows: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="Backtest windows for 'auto', 'ensemble' and calibrate (default 2, or 10 "
+        "when calibrating, cut to what the shortest history holds).",
+    )
+    metric: Literal["MASE", "WQL"] | None = Field(
+        default=None,
+        description="What 'auto' minimises; default MASE, WQL when quantiles are asked.",
+    )
+    k: int = Field(default=3, ge=1, le=16, description="Models 'ensemble' combines per series.")
+    calibrate: bool = Field(
+        default=False,
+        description="Conformalise the quantiles on rolling-origin residuals of the series' own "
+        "history; the answer reports coverage before and after.",
+    )
 
 
 class BacktestRequest(TableRequest):
@@ -286,6 +311,41 @@ class ForecastResponse(BaseModel):
         description="With 'history': true, in-sample one-step fits: the id column, 'ds', 'y' and "
         "the forecast's columns, each fitted on the history before that point.",
     )
+    selection: list[SelectionEntry] | None = Field(
+        default=None, description="With model 'auto' or 'ensemble': what each series chose."
+    )
+    calibration: CalibrationReport | None = Field(
+        default=None, description="With calibrate: coverage on the calibration windows."
+    )
+
+
+class SelectionEntry(BaseModel):
+    unique_id: str
+    selected_model: str = Field(description="The best candidate by the metric.")
+    score: float | None = Field(description="Its score (lower is better); null if undefined.")
+    runner_up: str | None
+    runner_up_score: float | None
+    metric: str
+    members: list[str] | None = Field(default=None, description="'ensemble': the models combined.")
+
+
+class LevelCoverage(BaseModel):
+    level: float = Field(description="A quantile level (share of actuals expected at or below).")
+    before: float
+    after: float
+
+
+class IntervalCoverage(BaseModel):
+    level: float = Field(description="A central interval in percent (quantiles q and 1 - q).")
+    before: float
+    after: float
+
+
+class CalibrationReport(BaseModel):
+    windows: int = Field(description="Calibration windows (rolling origins, step 1).")
+    pooled: bool = Field(description="Scores pooled across the request's series (short histories).")
+    quantiles: list[LevelCoverage]
+    intervals: list[IntervalCoverage]
 
 
 class BacktestMetadata(BaseModel):

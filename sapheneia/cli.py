@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -50,6 +51,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     from sapheneia.data import ColumnRoles, DataLimits, build_tasks, load_table
     from sapheneia.models import create_adapter
+    from sapheneia.selection import SELECTORS
 
     path = Path(args.file).resolve()
     frame = load_table(str(path), DataLimits(data_dir=path.parent, max_bytes=1 << 34))
@@ -60,6 +62,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     )
     quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
     tasks = build_tasks(frame, roles, args.horizon, quantiles, freq=args.freq)
+    if args.model in SELECTORS or args.calibrate:
+        table = _chosen(args, frame, roles, tasks)
+        return _write(args, table)
     adapter = create_adapter(_find(_configs(args.models_dir), args.model))
     adapter.load()
     outcomes = adapter.forecast(tasks)
@@ -67,6 +72,65 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if errors:
         raise errors[0]
     table = pd.concat([o.to_frame() for o in outcomes if not isinstance(o, SapheneiaError)])
+    return _write(args, table)
+
+
+#: The candidates of ``--model auto`` without ``--candidates``: the statistical models, offline.
+CLI_CANDIDATES = "seasonal-naive,auto-ets,auto-theta"
+
+
+def _chosen(args: argparse.Namespace, frame: pd.DataFrame, roles: Any, tasks: list[Any]) -> Any:
+    """``--model auto`` / ``ensemble`` and ``--calibrate`` in process: the server's backtest plan,
+    selection and calibration, with the adapters called here."""
+    from sapheneia import calibration, selection
+    from sapheneia.data.table import SERIES, TARGET, prepare
+    from sapheneia.evaluation import plan_backtest
+    from sapheneia.models import create_adapter
+
+    configs = _configs(args.models_dir)
+    selecting = args.model in selection.SELECTORS
+    names = (args.candidates or CLI_CANDIDATES).split(",") if selecting else [args.model]
+    step = 1 if args.calibrate else args.horizon
+    table = prepare(frame, roles)
+    shortest = int(table[table[TARGET].notna()].groupby(SERIES).size().min())
+    default = calibration.DEFAULT_WINDOWS if args.calibrate else selection.DEFAULT_WINDOWS
+    windows = selection.check_windows(shortest, args.horizon, step, args.windows, default)
+    plan = plan_backtest(
+        frame,
+        roles,
+        horizon=args.horizon,
+        n_windows=windows,
+        step=step,
+        quantiles=tasks[0].quantiles,
+        freq=args.freq,
+    )
+    results, final = {}, {}
+    for name in names:
+        adapter = create_adapter(_find(configs, name))
+        adapter.load()
+        results[adapter.name] = [_forecast(adapter, window) for window in plan.tasks]
+        final[adapter.name] = _forecast(adapter, tasks)
+    if selecting:
+        metric = selection.default_metric(tasks[0].quantiles, args.metric)
+        chosen = selection.select(plan, results, final, metric=metric, mode=args.model, k=args.k)
+        outcomes, by_window, models = chosen.final, chosen.windows, chosen.models
+    else:
+        (model,) = results
+        outcomes, by_window, models = final[model], results[model], [model] * len(tasks)
+    if args.calibrate:
+        outcomes = calibration.calibrate(plan, by_window, outcomes).final
+    return pd.concat([o.to_frame(m) for o, m in zip(outcomes, models, strict=True)])
+
+
+def _forecast(adapter: Any, tasks: list[Any]) -> list[Any]:
+    outcomes = adapter.forecast(tasks)
+    errors = [o for o in outcomes if isinstance(o, SapheneiaError)]
+    if errors:
+        raise errors[0]
+    return list(outcomes)
+
+
+def _write(args: argparse.Namespace, table: pd.DataFrame) -> int:
     if args.output:
         table.to_csv(args.output, index=False)
         print(f"wrote {len(table)} rows to {args.output}")
@@ -212,6 +276,13 @@ def parser() -> argparse.ArgumentParser:
     forecast.add_argument("--timestamp-column", default="ds")
     forecast.add_argument("--target-column", default="y")
     forecast.add_argument("--output", "-o", help="write CSV here instead of printing")
+    forecast.add_argument(
+        "--candidates", default=None, help=f"with --model auto/ensemble (default {CLI_CANDIDATES})"
+    )
+    forecast.add_argument("--windows", type=int, default=None, help="backtest windows")
+    forecast.add_argument("--metric", choices=["MASE", "WQL"], default=None)
+    forecast.add_argument("--k", type=int, default=3, help="models an ensemble combines")
+    forecast.add_argument("--calibrate", action="store_true", help="conformalise the quantiles")
     forecast.set_defaults(run=cmd_forecast)
 
     batch = commands.add_parser(

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         description="Seconds the ingress waits for a model's answer before it answers 504 "
         "request_timeout and drops the request's queued series.",
     )
+    selection_budget_s: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="SAPHENEIA_SELECTION_BUDGET_S",
+        description="Seconds the candidates' backtests of model 'auto' / 'ensemble' may take; "
+        "candidates still running then are left out.",
+    )
     cors_origins: str = Field(default="", validation_alias="SAPHENEIA_CORS_ORIGINS")
     audit_log: str = Field(
         default="",

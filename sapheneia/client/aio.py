@@ -87,6 +87,11 @@ class AsyncClient:
         covariates: Mapping[str, CovariateRole] | None = None,
         context_length: int | None = None,
         freq: str | None = None,
+        candidates: Sequence[str] | None = None,
+        windows: int | None = None,
+        metric: str | None = None,
+        k: int | None = None,
+        calibrate: bool | None = None,
     ) -> pd.DataFrame:
         """As ``Client.forecast``."""
         columns = Columns(id_col, time_col, target_col)
@@ -100,6 +105,11 @@ class AsyncClient:
             covariates=covariates,
             context_length=context_length,
             freq=freq,
+            candidates=list(candidates) if candidates is not None else None,
+            windows=windows,
+            metric=metric,
+            k=k,
+            calibrate=calibrate,
         )
         chunks = plan_chunks(
             call.frame, id_col, self.max_series_per_request, self.max_request_bytes

@@ -63,7 +63,10 @@ def forecast_call(
     covariates: Mapping[str, CovariateRole] | None,
     context_length: int | None,
     freq: str | None,
+    **selection: Any,
 ) -> TableCall:
+    """``selection``: model 'auto' / 'ensemble' and calibrate's fields (candidates, windows,
+    metric, k, calibrate); None leaves the server's default."""
     fields = table_fields(
         df,
         columns,
@@ -73,6 +76,7 @@ def forecast_call(
         quantiles=quantiles,
         context_length=context_length,
         freq=freq,
+        **selection,
     )
     return TableCall(FORECAST_PATH, fields, with_future(df, X_df, columns), columns)
 

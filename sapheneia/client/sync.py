@@ -91,11 +91,18 @@ class Client:
         covariates: Mapping[str, CovariateRole] | None = None,
         context_length: int | None = None,
         freq: str | None = None,
+        candidates: Sequence[str] | None = None,
+        windows: int | None = None,
+        metric: str | None = None,
+        k: int | None = None,
+        calibrate: bool | None = None,
     ) -> pd.DataFrame:
         """``h`` steps of every series in ``df`` (long format) → ``id_col, time_col, mean, median,
         q-<level>...``, ``h`` rows per series. Columns of ``df`` other than id, time and target are
         dynamic covariates unless ``covariates`` gives the roles; their future values are
-        ``X_df`` (id, time and the covariate columns, ``h`` rows per series)."""
+        ``X_df`` (id, time and the covariate columns, ``h`` rows per series). ``model="auto"`` or
+        ``"ensemble"`` choose per series among ``candidates`` (a ``model`` column says which);
+        ``calibrate=True`` conformalises the quantiles (see the README's v2 section)."""
         columns = Columns(id_col, time_col, target_col)
         call = forecast_call(
             df,
@@ -107,6 +114,11 @@ class Client:
             covariates=covariates,
             context_length=context_length,
             freq=freq,
+            candidates=list(candidates) if candidates is not None else None,
+            windows=windows,
+            metric=metric,
+            k=k,
+            calibrate=calibrate,
         )
         chunks = plan_chunks(
             call.frame, id_col, self.max_series_per_request, self.max_request_bytes

@@ -290,6 +290,21 @@ def table_fields(draw: st.DrawFn, backtest: bool) -> tuple[dict[str, Any], list[
         fields["model"] = draw(model)
         fields["horizon"] = draw(st.integers(1, 48))
         fields["format"] = draw(st.sampled_from(["json", "csv"]))
+        # Model selection and calibration, now and then (each runs a backtest per candidate).
+        if draw(st.integers(0, 3)) == 0:
+            fields["model"] = draw(st.sampled_from(["auto", "ensemble", *LOCAL_MODELS]))
+            fields["horizon"] = draw(st.integers(1, 8))
+            fields["calibrate"] = draw(st.booleans())
+            names = st.sampled_from([*LOCAL_MODELS, "nope", "auto"])
+            optional = {
+                "candidates": st.lists(names, min_size=1, max_size=3),
+                "windows": st.integers(0, 60),
+                "k": st.integers(-1, 4),
+                "metric": st.sampled_from(["MASE", "WQL", "RMSE"]),
+            }
+            for name, values in optional.items():
+                if draw(st.booleans()):
+                    fields[name] = draw(values)
     return fields, rows
 
 

@@ -186,3 +186,27 @@ def test_a_pinned_revision_is_pulled_stored_and_loaded_apart(
     assert adapter.checkpoint_path() == pinned
     adapter.load()
     assert adapter.loaded
+
+
+def test_forecast_auto_chooses_per_series_and_calibrates(tmp_path: Path) -> None:
+    import numpy as np
+
+    ds = pd.date_range("2015-01-01", periods=72, freq="MS")
+    season = np.tile([5, 7, 9, 11, 8, 6, 4, 3, 2, 3, 4, 6.0], 6)
+    frame = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "season", "ds": ds, "y": season}),
+            pd.DataFrame({"unique_id": "trend", "ds": ds, "y": 10 + 0.5 * np.arange(72)}),
+        ]
+    )
+    csv, out = tmp_path / "two.csv", tmp_path / "out.csv"
+    frame.to_csv(csv, index=False)
+    args = ["forecast", str(csv), "-m", "auto", "-H", "6", "--metric", "MASE", "-o", str(out)]
+    result = sapheneia(*args, "--candidates", "seasonal-naive,auto-ets", "--calibrate")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    chosen = table.groupby("unique_id")["model"].first().to_dict()
+    assert chosen == {"season": "seasonal-naive", "trend": "auto-ets"}
+    assert (table["q-0.1"] <= table["q-0.9"]).all()
+    bad = sapheneia(*args, "--windows", "40")
+    assert bad.returncode != 0 and "'windows' is 40" in bad.stderr
