@@ -23,6 +23,7 @@ from statsforecast.utils import AirPassengersDF
 from deployments.builder import AppArgs
 from deployments.traffic import TrafficRoute
 from tests.deployments.conftest import API_KEY, TRAFFIC_ROUTE, assert_error
+from tests.deployments.test_unified import rows as air
 
 ROUTE = TrafficRoute.model_validate(TRAFFIC_ROUTE)
 HORIZON = 6
@@ -62,15 +63,6 @@ def test_a_wrong_split_stops_the_start_naming_what_is_wrong(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         AppArgs.model_validate({"models": [{"id": "auto-ets"}], "traffic": [traffic]})
-
-
-def air(series: dict[str, float]) -> list[dict[str, object]]:
-    tail = AirPassengersDF.tail(48)
-    return [
-        {"unique_id": name, "ds": ds.strftime("%Y-%m-%d"), "y": float(y) * scale}
-        for name, scale in series.items()
-        for ds, y in zip(tail["ds"], tail["y"], strict=True)
-    ]
 
 
 SERIES = {f"s{n}": 1.0 + n / 10 for n in range(16)}
