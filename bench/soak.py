@@ -86,6 +86,9 @@ def app_args(checkpoint: Path) -> dict:
     statistical = {"ray_actor_options": {"num_cpus": 0.25}}
     timesfm = timesfm_entry("timesfm-2.5", checkpoint, 32)
     timesfm["options"] = {**timesfm["options"], "max_context": CONTEXT, "max_horizon": HORIZON}
+    # Full-size TimesFM on shared CPU cores computes a few series a second: a replica holding more
+    # than this would make its last caller wait past the deadline (504) instead of a prompt 503.
+    timesfm["user_config"] = {**timesfm["user_config"], "max_queued_series": 128}
     return {
         "models_dir": "configs/models",
         "ingress": {"ray_actor_options": {"num_cpus": 0.25}},
@@ -133,26 +136,29 @@ async def soak(
     memory: dict[str, dict[str, float]] = {}
 
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as http:
-        # Each kind once before the first sample: the first requests allocate what every later
-        # one reuses (imports, caches, buffers), which is start-up, not growth.
-        await asyncio.gather(
-            *(shoot(http, Shot(k.label, "/api/v2/forecast", k.body), 0.0) for k in kinds)
-        )
+
+        async def caller(until: float, started: float, into: list[Outcome]) -> None:
+            while time.perf_counter() < until:
+                kind = rng.choices(kinds, weights)[0]
+                shot = Shot(kind.label, "/api/v2/forecast", kind.body)
+                into.append(await shoot(http, shot, started))
+
+        # A warm-up at full load before the first sample: the first minutes allocate what every
+        # later request reuses (imports, caches, buffers, the allocator's arenas at peak
+        # concurrency), which is start-up, not growth. Its answers are not counted.
+        warm_until = time.perf_counter() + min(60.0, seconds / 10)
+        await asyncio.gather(*(caller(warm_until, 0.0, []) for _ in range(clients)))
         memory["start"] = await asyncio.to_thread(rss_mib, pids)
         started = time.perf_counter()
         deadline = started + seconds
-
-        async def caller() -> None:
-            while time.perf_counter() < deadline:
-                kind = rng.choices(kinds, weights)[0]
-                shot = Shot(kind.label, "/api/v2/forecast", kind.body)
-                outcomes.append(await shoot(http, shot, started))
 
         async def sample_middle() -> None:
             await asyncio.sleep(seconds / 2)
             memory["middle"] = await asyncio.to_thread(rss_mib, pids)
 
-        await asyncio.gather(sample_middle(), *(caller() for _ in range(clients)))
+        await asyncio.gather(
+            sample_middle(), *(caller(deadline, started, outcomes) for _ in range(clients))
+        )
     memory["end"] = rss_mib(pids)
     return outcomes, memory
 
@@ -190,7 +196,8 @@ def report(
         "",
         f"Command: `python -m bench.soak --minutes {minutes:g} --clients {clients}`; machine: "
         f"{machine()}. {clients} callers back to back, each request drawn from the mix below; "
-        "memory first sampled after one request of each kind.",
+        "memory first sampled after a warm-up at full load (a tenth of the run, at most 60 s, "
+        "not counted).",
         "",
         f"- requests: {len(outcomes)} ({len(outcomes) / (minutes * 60):.1f}/s); answers by code: "
         + ", ".join(f"`{c}` {n}" for c, n in codes.most_common()),

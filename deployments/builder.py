@@ -39,6 +39,11 @@ BATCHES_QUEUED = 2
 # During a redeploy, start each replacement before stopping the replica it replaces, so that the
 # model keeps serving throughout (Serve's default stops the old replica first).
 SURGE_PERCENT = 100
+# How long a replica being replaced may take to finish what it holds before Serve kills it (Serve's
+# default is 20 s). A request may legitimately run until the ingress deadline, and on a crowded
+# machine the old replicas fall behind while the new ones start: killing them earlier fails the
+# requests they hold. An idle replica still stops at once.
+DRAIN_MARGIN_S = 10.0
 # Seconds a caller shed by backpressure is told to wait (Retry-After).
 RETRY_AFTER_S = 1
 
@@ -237,10 +242,11 @@ def job_options(settings: Settings) -> JobOptions:
     )
 
 
-def deployment_options(entry: ModelEntry) -> dict[str, Any]:
+def deployment_options(entry: ModelEntry, drain_s: float = 120.0) -> dict[str, Any]:
     """Serve's options for one model: the operator's keys over our defaults."""
     batch = entry.user_config.max_batch_size
     options: dict[str, Any] = {
+        "graceful_shutdown_timeout_s": drain_s,
         "ray_actor_options": DEFAULT_ACTOR_OPTIONS,
         "max_ongoing_requests": batch * BATCHES_IN_FLIGHT,
         "max_queued_requests": batch * BATCHES_QUEUED,
@@ -273,8 +279,9 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
                 f"traffic name '{route.name}' is already an alias of model '{aliases[route.name]}'"
             )
     run_id = uuid.uuid4().hex[:12]
+    drain_s = settings.request_timeout_s + DRAIN_MARGIN_S
     handles = {
-        entry.id: serve.deployment(ModelServer, **deployment_options(entry)).bind(  # type: ignore[attr-defined]
+        entry.id: serve.deployment(ModelServer, **deployment_options(entry, drain_s)).bind(  # type: ignore[attr-defined]
             configs[entry.id], run_id
         )
         for entry in parsed.models
@@ -290,5 +297,6 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
         # The proxy answers this rejection itself, in plain text: only status and header can be set.
         backpressure_config={"status_code": 503, "retry_after_s": RETRY_AFTER_S},
         max_surge_percent=SURGE_PERCENT,
+        graceful_shutdown_timeout_s=drain_s,
     )
     return ingress.bind(handles, configs, options, run_id)  # type: ignore[attr-defined]

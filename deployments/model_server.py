@@ -20,7 +20,7 @@ from ray import serve
 from deployments.lifecycle import get_board
 from deployments.metrics import ModelMetrics
 from sapheneia.config import ModelConfig
-from sapheneia.errors import ModelUnavailable, SapheneiaError
+from sapheneia.errors import ModelUnavailable, Overloaded, SapheneiaError
 from sapheneia.models import create_adapter
 from sapheneia.tasks import ForecastResult, ForecastTask
 
@@ -37,6 +37,13 @@ class BatchSettings(BaseModel):
     max_batch_size: int = Field(default=32, ge=1, le=1024, description="Series per model call.")
     batch_wait_timeout_s: float = Field(
         default=0.01, ge=0, le=10, description="How long a batch waits to fill before it runs."
+    )
+    max_queued_series: int = Field(
+        default=50_000,
+        ge=1,
+        description="Series a replica holds (waiting for a batch or in one); a request that would "
+        "take it past this is answered 503 overloaded. A request into an empty replica is always "
+        "taken, whatever its size.",
     )
 
 
@@ -60,6 +67,10 @@ class ModelServer:
         # Reported to the board with the state: the series this replica actually computed, so that
         # dropping a cancelled request's queued series is observable.
         self.series_forecasted = 0
+        # Requests are bounded by Serve (max_ongoing / max_queued_requests), but one request may
+        # carry thousands of series: this bound is in series, so that waits stay within deadlines.
+        self.max_queued_series = BatchSettings().max_queued_series
+        self.series_held = 0
         self._lock = threading.Lock()
         self._board = get_board(run_id)
         self._load()
@@ -124,6 +135,7 @@ class ModelServer:
         settings = BatchSettings.model_validate(user_config or {})
         self._batched.set_max_batch_size(settings.max_batch_size)  # type: ignore[attr-defined]
         self._batched.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)  # type: ignore[attr-defined]
+        self.max_queued_series = settings.max_queued_series
 
     def check_health(self) -> None:
         # An unavailable model is healthy as a replica: it answers 503 with the fix. Only a dead
@@ -148,7 +160,18 @@ class ModelServer:
                 f"{self.reason or 'call POST /api/v1/' + self.config.id + '/initialization'}"
             )
             return [error for _ in tasks]
-        return list(await asyncio.gather(*(self._batched(task) for task in tasks)))
+        if self.series_held and self.series_held + len(tasks) > self.max_queued_series:
+            shed = Overloaded(
+                f"model '{self.config.id}' holds {self.series_held} series, and {len(tasks)} more "
+                f"would pass its max_queued_series ({self.max_queued_series}); retry after "
+                f"{Overloaded.retry_after_s} s or send fewer series per request"
+            )
+            return [shed for _ in tasks]
+        self.series_held += len(tasks)
+        try:
+            return list(await asyncio.gather(*(self._batched(task) for task in tasks)))
+        finally:
+            self.series_held -= len(tasks)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def _batched(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:

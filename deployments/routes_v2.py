@@ -6,7 +6,8 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 
 from deployments.audit import note
 from deployments.deps import CallerDep, GatewayDep
+from deployments.gateway import Gateway
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_anomalies import json_rows, one_step_fits
 from deployments.routes_discovery import answered_by, model_listing
@@ -33,6 +35,25 @@ from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 
 # Responses for up to this many series are shaped inline; a thread hop costs more than the work.
 INLINE_SERIES = 4
+
+T = TypeVar("T")
+
+
+async def with_history(
+    answer: Awaitable[T],
+    gateway: Gateway,
+    model_id: str,
+    body: ForecastRequest,
+    frame: pd.DataFrame,
+) -> tuple[T, pd.DataFrame | None]:
+    """``answer``, and the in-sample one-step fits when the request asks for ``history``: sent
+    together, so that the fits and the forecast (or the backtests) reach the model as one batch."""
+    if not body.history:
+        return await answer, None
+    result, (fits, _batch) = await asyncio.gather(
+        answer, one_step_fits(gateway, model_id, body, frame, body.quantiles)
+    )
+    return result, fits
 
 
 def output_columns(
@@ -162,22 +183,14 @@ def v2_router() -> APIRouter:
                 model_id, tasks, gateway.forecast, request.state.request_id
             )
         elif selecting or body.calibrate:
-            if body.history:
-                # Sent together, so the fits and the backtests reach the model as one batch.
-                picked, (history, _batch) = await asyncio.gather(
-                    choose(gateway, body, frame, roles, tasks),
-                    one_step_fits(gateway, model_id, body, frame, body.quantiles),
-                )
-            else:
-                picked = await choose(gateway, body, frame, roles, tasks)
-            chosen, results, models = picked, picked.results, picked.models
-        elif body.history:
-            results, (history, _batch) = await asyncio.gather(
-                gateway.forecast(model_id, tasks),
-                one_step_fits(gateway, model_id, body, frame, body.quantiles),
+            picked, history = await with_history(
+                choose(gateway, body, frame, roles, tasks), gateway, model_id, body, frame
             )
+            chosen, results, models = picked, picked.results, picked.models
         else:
-            results = await gateway.forecast(model_id, tasks)
+            results, history = await with_history(
+                gateway.forecast(model_id, tasks), gateway, model_id, body, frame
+            )
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
         shape = forecast_csv if as_csv else forecast_json
         metadata = {

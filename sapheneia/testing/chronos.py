@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-QUANTILES_BOLT = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+from sapheneia.tasks import DECILES
+
+# The published checkpoints' own quantile heads: Bolt's are the deciles, Chronos-2 adds the tails.
+QUANTILES_BOLT = list(DECILES)
 QUANTILES_CHRONOS_2 = [0.01, 0.05, *QUANTILES_BOLT, 0.95, 0.99]
 
 

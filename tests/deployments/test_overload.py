@@ -50,6 +50,10 @@ INGRESS_SLOT_S = 0.15
 # An unbounded queue would instead grow by 2.5 s of waiting every second of the run.
 OVERHEAD_S = 1.5
 
+# /overload's second model: a batch of any size takes SERIES_SERVICE_S; it holds SERIES_BOUND series.
+SERIES_SERVICE_S = 2.0
+SERIES_BOUND = 3
+
 # /narrow
 NARROW_SERVICE_S = 0.3
 INGRESS_ONGOING, INGRESS_QUEUED = 2, 2
@@ -132,7 +136,17 @@ def overload(
                 SERVICE_S,
                 max_ongoing_requests=MODEL_ONGOING,
                 max_queued_requests=MODEL_QUEUED,
-            )
+            ),
+            # Bounded in series, not requests: at most SERIES_BOUND held at once.
+            slow_model(
+                "slow-series",
+                SERIES_SERVICE_S,
+                user_config={
+                    "max_batch_size": 16,
+                    "batch_wait_timeout_s": 0,
+                    "max_queued_series": SERIES_BOUND,
+                },
+            ),
         ],
     }
     yield deploy(serve_url, "overload", args, data_dir, tmp_path_factory.mktemp("overload-state"))
@@ -212,7 +226,8 @@ def p99(values: list[float]) -> float:
 
 def test_three_times_capacity_for_a_minute_sheds_with_503_and_stays_bounded(overload: str) -> None:
     pids = serve_pids("overload")
-    assert len([n for n in pids if n.startswith("SERVE_REPLICA")]) == 2, pids
+    # The ingress, slow-overload and slow-series (idle here).
+    assert len([n for n in pids if n.startswith("SERVE_REPLICA")]) == 3, pids
     run_load(overload, "slow-overload", CAPACITY_PER_S, 5)  # warm every process up first
     before = rss(pids)
 
@@ -268,6 +283,33 @@ def test_overloaded_answer_has_the_error_shape_and_retry_after(overload: str) ->
     for response in overloaded:
         assert_error(response, 503, "overloaded")
         assert response.headers["retry-after"] == "1"
+
+
+def test_a_replica_bounds_the_series_it_holds_not_only_the_requests(overload: str) -> None:
+    async def overlapping() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=overload, headers=HEADERS, timeout=60) as http:
+            first = asyncio.create_task(
+                http.post("/api/v2/forecast", content=body("slow-series", 1))
+            )
+            await asyncio.sleep(SERIES_SERVICE_S / 4)  # the first is held for SERIES_SERVICE_S
+            second = await http.post("/api/v2/forecast", content=body("slow-series", SERIES_BOUND))
+            return [await first, second]
+
+    # 1 + 3 series pass the bound of 3, whichever request reaches the replica first.
+    responses = asyncio.run(overlapping())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 503], [r.text for r in responses]
+    shed = next(r for r in responses if r.status_code == 503)
+    error = assert_error(shed, 503, "overloaded")
+    assert f"max_queued_series ({SERIES_BOUND})" in error["message"], error
+    assert shed.headers["retry-after"] == "1"
+
+    # Into an empty replica, a request of any size is taken: more series than the bound, one batch.
+    many = httpx.post(
+        f"{overload}/api/v2/forecast", content=body("slow-series", 10), headers=HEADERS, timeout=60
+    )
+    assert many.status_code == 200, many.text
+    assert len({row["unique_id"] for row in many.json()["forecast"]}) == 10
 
 
 def test_a_full_ingress_queue_gets_the_proxys_own_503(narrow: str) -> None:
