@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ class TaskSpec:
     group: str
     start: pd.Timestamp | None
     end: pd.Timestamp | None
+    # Inferred calendars by the exact timestamps they were inferred from: the series of a panel
+    # mostly share their dates, and inference is most of the cost of building a task.
+    calendars: dict[tuple[bytes, str], str] = field(default_factory=dict, compare=False)
 
 
 def build_tasks(
@@ -201,7 +204,7 @@ def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
             f"series '{series}' has {history.size} observations; at least {MIN_LENGTH} are needed"
         )
     stamps = times[history]
-    freq = _frequency(stamps, series, spec.freq)
+    freq = _frequency(stamps, series, spec.freq, spec.calendars)
     try:
         future = future_timestamps(stamps[-1], freq, spec.horizon)
     except (OutOfBoundsDatetime, OverflowError) as exc:
@@ -235,9 +238,15 @@ def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
     )
 
 
-def _frequency(stamps: pd.DatetimeIndex, series: str, freq: str | None) -> str:
+def _frequency(
+    stamps: pd.DatetimeIndex, series: str, freq: str | None, known: dict[tuple[bytes, str], str]
+) -> str:
     if freq is None:
-        return infer_frequency(stamps, series_id=series)
+        # Only successes are kept: a failure is raised again with its own series' message.
+        key = (stamps.asi8.tobytes(), str(stamps.tz))
+        if key not in known:
+            known[key] = infer_frequency(stamps, series_id=series)
+        return known[key]
     found = grid(stamps, parse_freq(freq))
     if found is None or not found.regular:
         raise IrregularTimestamps(irregular_message(stamps, series, freq))

@@ -14,10 +14,12 @@ def select_level(
 
     Returns the row and whether it was native (no interpolation).
     """
+    # np.isclose's own test (atol 1e-9, rtol 1e-5), written for scalars: it runs per series and
+    # level, where numpy's call overhead is most of the cost.
+    for row, native_level in enumerate(levels):
+        if abs(float(native_level) - level) <= 1e-9 + 1e-5 * abs(level):
+            return np.asarray(values[row], dtype=float), True
     native = np.asarray(levels, dtype=float)
-    match = np.flatnonzero(np.isclose(native, level, atol=1e-9))
-    if match.size:
-        return np.asarray(values[match[0]], dtype=float), True
     order = np.argsort(native)
     native, rows = native[order], np.asarray(values, dtype=float)[order]
     interpolated = np.array(

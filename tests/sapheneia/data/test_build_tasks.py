@@ -370,3 +370,29 @@ def test_offsets_that_change_with_daylight_saving_become_utc() -> None:
     (task,) = build_tasks(frame, ColumnRoles(series_id=None), horizon=2)
     assert task.freq == "h" and str(task.timestamps.tz) == "UTC" and task.timestamps.name is None
     assert task.future_timestamps[0] == local[-1].tz_convert("UTC") + pd.Timedelta(hours=1)
+
+
+def test_series_sharing_dates_share_a_calendar_and_each_other_keeps_its_own() -> None:
+    # Inference is kept per exact timestamps: a panel's series mostly share them. Series with
+    # other dates (a time zone, another step, a gap) must still be inferred, or refused, alone.
+    days = pd.date_range("2024-01-01", periods=8, freq="D")
+    blocks = [
+        pd.DataFrame({"unique_id": "a", "ds": days, "y": np.arange(8.0)}),
+        pd.DataFrame({"unique_id": "b", "ds": days, "y": np.arange(8.0) + 1}),
+        pd.DataFrame(
+            {"unique_id": "c", "ds": pd.date_range("2024-01-01", periods=8, freq="W-MON"), "y": 1.0}
+        ),
+        pd.DataFrame({"unique_id": "d", "ds": days, "y": np.arange(8.0) + 2}),
+    ]
+    tasks = build_tasks(pd.concat(blocks), ColumnRoles(), horizon=2)
+    assert [(t.series_id, t.freq) for t in tasks] == [
+        ("a", "D"),
+        ("b", "D"),
+        ("c", "W-MON"),
+        ("d", "D"),
+    ]
+    assert tasks[2].future_timestamps[0] == pd.Timestamp("2024-02-26")
+
+    gap = pd.DataFrame({"unique_id": "e", "ds": days.delete(4), "y": np.arange(7.0)})
+    with pytest.raises(IrregularTimestamps, match=r"series 'e' is missing 1 timestamps"):
+        build_tasks(pd.concat([*blocks, gap]), ColumnRoles(), horizon=2)
