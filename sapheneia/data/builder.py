@@ -49,6 +49,10 @@ class TaskSpec:
     # Inferred calendars by the exact timestamps they were inferred from: the series of a panel
     # mostly share their dates, and inference is most of the cost of building a task.
     calendars: dict[tuple[bytes, str], str] = field(default_factory=dict, compare=False)
+    # And their futures by last timestamp, zone and calendar (a DatetimeIndex is immutable: shared).
+    futures: dict[tuple[int, str, str], pd.DatetimeIndex] = field(
+        default_factory=dict, compare=False
+    )
 
 
 def build_tasks(
@@ -206,7 +210,11 @@ def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
     stamps = times[history]
     freq = _frequency(stamps, series, spec.freq, spec.calendars)
     try:
-        future = future_timestamps(stamps[-1], freq, spec.horizon)
+        # By instant and zone (equal instants in two zones compare equal as Timestamps).
+        key = (stamps[-1].value, str(stamps.tz), freq)
+        if key not in spec.futures:
+            spec.futures[key] = future_timestamps(stamps[-1], freq, spec.horizon)
+        future = spec.futures[key]
     except (OutOfBoundsDatetime, OverflowError) as exc:
         raise InvalidInput(
             f"series '{series}': {spec.horizon} steps of '{freq}' after "
