@@ -68,27 +68,35 @@ def test_the_session_app_runs_on_both_nodes(cluster: Any, serve_url: str) -> Non
     assert placed == alive
 
 
-@pytest.fixture
-def two_replicas(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
+def two_auto_ets(
+    name: str, serve_url: str, data_dir: Path, tmp_path: Path, **placing: Any
+) -> Iterator[str]:
+    """An app ``/<name>`` with two auto-ets replicas (placed by ``placing``), the ingress on the
+    head; its URL once both are ready."""
+    model = {
+        "id": "auto-ets",
+        "num_replicas": 2,
+        **placing,
+        "ray_actor_options": {"num_cpus": 0.1},
+        "user_config": {"max_batch_size": 8, "batch_wait_timeout_s": 0},
+    }
     args = {
         "models_dir": "configs/models",
         "ingress": {"ray_actor_options": ON_HEAD},
-        "models": [
-            {
-                "id": "auto-ets",
-                "num_replicas": 2,
-                "ray_actor_options": {"num_cpus": 0.1},
-                "user_config": {"max_batch_size": 8, "batch_wait_timeout_s": 0},
-            }
-        ],
+        "models": [model],
     }
-    deploy("replicas", args, tmp_path, data_dir)
-    url = f"{serve_url}/replicas"
+    deploy(name, args, tmp_path, data_dir)
+    url = f"{serve_url}/{name}"
     wait_for(lambda: ready_with(url, "auto-ets", 2), 120, "two ready replicas")
     yield url
     from ray import serve
 
-    serve.delete("replicas")
+    serve.delete(name)
+
+
+@pytest.fixture
+def two_replicas(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
+    yield from two_auto_ets("replicas", serve_url, data_dir, tmp_path)
 
 
 def test_a_killed_replica_fails_only_its_requests_in_flight(two_replicas: str) -> None:
@@ -129,26 +137,7 @@ def placement_now() -> dict[int, str]:
 @pytest.fixture
 def spread(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
     """auto-ets with one replica on each node (at most one per node); the ingress on the head."""
-    args = {
-        "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": ON_HEAD},
-        "models": [
-            {
-                "id": "auto-ets",
-                "num_replicas": 2,
-                "max_replicas_per_node": 1,
-                "ray_actor_options": {"num_cpus": 0.1},
-                "user_config": {"max_batch_size": 8, "batch_wait_timeout_s": 0},
-            }
-        ],
-    }
-    deploy("spread", args, tmp_path, data_dir)
-    url = f"{serve_url}/spread"
-    wait_for(lambda: ready_with(url, "auto-ets", 2), 120, "two ready replicas")
-    yield url
-    from ray import serve
-
-    serve.delete("spread")
+    yield from two_auto_ets("spread", serve_url, data_dir, tmp_path, max_replicas_per_node=1)
 
 
 def test_a_lost_worker_node_leaves_traffic_on_the_head_and_its_replica_returns_with_a_new_node(
