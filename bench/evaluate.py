@@ -1,7 +1,7 @@
 """Evaluation report (issue #16): ``auto`` / ``ensemble`` against each single model, coverage
 before and after calibration, and anomaly detection on injected spikes, on a real panel.
 
-python -m bench.evaluate                 # the whole panel (148 series), about 15 min on 2 cores
+python -m bench.evaluate                 # the whole panel (148 series), about 18 min on 2 cores
 python -m bench.evaluate --series 20     # the first 20 series, a few minutes
 
 In process, no Ray: the adapters are called here and the library's own code plans the backtests
