@@ -16,13 +16,14 @@ WORKDIR /app
 # Dependencies first, in their own layer: code changes don't reinstall them. The same steps as
 # `make install`: the pinned CPU torch first so that nothing pulls a CUDA build (use a CUDA base image
 # and torch build for GPUs), then every extra that serve_config.yaml and the README's model table name
-# (XReg covariates, Chronos, Prophet, FlowState), then granite-tsfm without its torch<2.12 cap.
+# (XReg covariates, Chronos, Prophet, FlowState) and MLflow tracking, then granite-tsfm without its
+# torch<2.12 cap.
 COPY pyproject.toml README.md ./
 RUN python -m pip install --upgrade pip \
  && python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && mkdir -p sapheneia deployments frontend \
  && touch sapheneia/__init__.py deployments/__init__.py frontend/__init__.py \
- && python -m pip install '.[covariates,chronos,prophet,flowstate]' \
+ && python -m pip install '.[covariates,chronos,prophet,flowstate,mlflow]' \
  && python -m pip install --no-deps granite-tsfm==0.3.11 \
  && python -m pip uninstall -y sapheneia
 

@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= covariates,chronos,prophet,flowstate,ui-test,dev
+EXTRAS ?= covariates,chronos,prophet,flowstate,mlflow,ui-test,dev
 # Which torch build: `pypi` (default) takes torch==2.13.0 from PyPI, which on an ordinary Linux
 # x86_64 machine is the CUDA build (several GB; runs on the CPU too) and where pip has a CPU wheel
 # cached locally is that one; `cpu` takes the CPU-only build from PyTorch's own index (about 200 MB,

@@ -28,6 +28,7 @@ from sapheneia.keys import digest, load_keys
 from sapheneia.models.registry import validate_config
 from sapheneia.selection import SELECTORS
 from sapheneia.settings import Settings
+from sapheneia.tracking import TrackingTarget, require_mlflow
 
 logger = logging.getLogger("ray.serve")
 
@@ -220,8 +221,17 @@ def ingress_options(
         selection_budget_s=settings.selection_budget_s,
         request_defaults={LEGACY_TIMESFM: settings.legacy_timesfm20()[1]},
         jobs=job_options(settings),
+        mlflow=tracking_target(settings),
         traffic=traffic or [],
     )
+
+
+def tracking_target(settings: Settings) -> TrackingTarget | None:
+    """MLflow tracking when its URI is set; without the extra installed, the start fails naming it."""
+    if not settings.mlflow_tracking_uri:
+        return None
+    require_mlflow()
+    return TrackingTarget(uri=settings.mlflow_tracking_uri, experiment=settings.mlflow_experiment)
 
 
 def job_options(settings: Settings) -> JobOptions:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from deployments.jobs_state import JobOptions
 from deployments.traffic import TrafficRoute
 from sapheneia.data import DataLimits
+from sapheneia.tracking import TrackingTarget
 
 
 class JwtOptions(BaseModel):
@@ -67,6 +68,9 @@ class IngressOptions(BaseModel):
         "(the earlier product's TIMESFM20_DEFAULT_* settings).",
     )
     jobs: JobOptions | None = Field(default=None, description="Batch jobs; None: jobs are off.")
+    mlflow: TrackingTarget | None = Field(
+        default=None, description="Where requests with 'track' log their run; None: off."
+    )
     traffic: list[TrafficRoute] = Field(
         default_factory=list, description="Traffic splits and shadow models (serve_config.yaml)."
     )

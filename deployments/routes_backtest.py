@@ -18,6 +18,7 @@ from deployments.schemas import (
     BacktestResponse,
     error_responses,
 )
+from sapheneia import tracking
 from sapheneia.evaluation import metric_records, plan_backtest, report
 
 BACKTEST_EXAMPLE = {
@@ -44,6 +45,8 @@ def backtest_router() -> APIRouter:
         """Rolling-origin backtest of one or more models: MASE, sMAPE, WQL and 80% coverage.
         JSON rows, or a CSV/Parquet upload as multipart 'file'."""
         body, frame = await parse_table_request(request, BacktestRequest, gateway.sources)
+        # Refused before any work: a run asked for and not recorded is not an answer.
+        target = tracking.require_target(gateway.options.mlflow) if body.track else None
         model_ids = [gateway.resolve(m) for m in body.models]
         plan = await asyncio.to_thread(
             plan_backtest,
@@ -70,6 +73,18 @@ def backtest_router() -> APIRouter:
             for index, model_id in enumerate(model_ids)
         }
         scored = await asyncio.to_thread(report, plan, results)
+        step = body.step or body.horizon
+        run_id = None
+        if target is not None:
+            # In a thread: writing to the store (a file, a database, HTTP) never blocks the loop.
+            run_id = await asyncio.to_thread(
+                tracking.log_backtest,
+                target,
+                plan,
+                scored,
+                step=step,
+                tags={"sapheneia.request_id": request.state.request_id},
+            )
         forecasts = scored.forecasts
         for column in ("cutoff", "ds"):
             forecasts[column] = forecasts[column].map(lambda t: t.isoformat())
@@ -80,9 +95,10 @@ def backtest_router() -> APIRouter:
                 "models": {m: answered_by(gateway.configs[m]) for m in model_ids},
                 "windows": windows,
                 "horizon": body.horizon,
-                "step": body.step or body.horizon,
+                "step": step,
                 "series_count": len(plan.tasks[0]),
                 "request_id": request.state.request_id,
+                "mlflow_run_id": run_id,
             },
         }
         # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.

@@ -28,13 +28,15 @@ from deployments.schemas import (
     error_responses,
 )
 from deployments.selecting import Chosen, choose
+from sapheneia import tracking
 from sapheneia.data import build_tasks
 from sapheneia.errors import InvalidInput
-from sapheneia.selection import SELECTORS
+from sapheneia.selection import SELECTORS, default_metric
 from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
 
 # Responses for up to this many series are shaped inline; a thread hop costs more than the work.
 INLINE_SERIES = 4
+RUN_HEADER = "X-MLflow-Run-Id"
 
 T = TypeVar("T")
 
@@ -162,6 +164,12 @@ def v2_router() -> APIRouter:
                 f"history: '{body.model}' chooses a model per series; ask for history from one "
                 "model by its id"
             )
+        if body.track and not selecting:
+            raise InvalidInput(
+                "track: only a model selection ('auto' or 'ensemble') is logged to MLflow from "
+                "/api/v2/forecast; send model 'auto', or run /api/v2/backtest with 'track'"
+            )
+        target = tracking.require_target(gateway.options.mlflow) if body.track else None
         roles = body.roles(frame.columns)
         tasks = await asyncio.to_thread(
             build_tasks,
@@ -212,6 +220,20 @@ def v2_router() -> APIRouter:
         }
         if chosen is not None:
             metadata["candidates"] = {m: answered_by(gateway.configs[m]) for m in chosen.candidates}
+        if target is not None and chosen is not None and chosen.plan and chosen.selection:
+            # In a thread: writing to the store (a file, a database, HTTP) never blocks the loop.
+            metadata["mlflow_run_id"] = await asyncio.to_thread(
+                tracking.log_selection,
+                target,
+                chosen.plan,
+                chosen.selection,
+                mode=body.model,
+                metric=default_metric(body.quantiles, body.metric),
+                k=body.k,
+                quantiles=body.quantiles,
+                answered=results,
+                tags={"sapheneia.request_id": request.state.request_id},
+            )
         extra = chosen.extra if chosen is not None else None
         if routed and models is not None:
             arms = models
@@ -233,13 +255,15 @@ def v2_router() -> APIRouter:
             )
         else:
             content = shape(results, body, model_id, metadata, models, history, extra)
-        # The CSV body has no metadata: the headers say which model answered, for both formats.
+        # The CSV body has no metadata: the headers say which model answered (and which MLflow
+        # run recorded it), for both formats.
+        headers = (
+            {"X-Traffic-Route": model_id} if routed else model_headers(metadata["model_version"])
+        )
+        if "mlflow_run_id" in metadata:
+            headers[RUN_HEADER] = metadata["mlflow_run_id"]
         return Response(
-            content,
-            media_type="text/csv" if as_csv else "application/json",
-            headers={"X-Traffic-Route": model_id}
-            if routed
-            else model_headers(metadata["model_version"]),
+            content, media_type="text/csv" if as_csv else "application/json", headers=headers
         )
 
     @router.get("/traffic")

@@ -193,6 +193,11 @@ class ForecastRequest(TableRequest):
         description="Conformalise the quantiles on rolling-origin residuals of the series' own "
         "history; the answer reports coverage before and after.",
     )
+    track: bool = Field(
+        default=False,
+        description="With model 'auto' or 'ensemble': log the selection as an MLflow run "
+        "(needs SAPHENEIA_MLFLOW_TRACKING_URI on the server); metadata.mlflow_run_id is its id.",
+    )
 
 
 class BacktestRequest(TableRequest):
@@ -204,6 +209,11 @@ class BacktestRequest(TableRequest):
     horizon: int = Field(ge=1, le=1000, description="Steps per window.")
     n_windows: int = Field(default=3, ge=1, le=50, description="Number of forecast origins.")
     step: int | None = Field(default=None, ge=1, description="Steps between origins (= horizon).")
+    track: bool = Field(
+        default=False,
+        description="Log the backtest as an MLflow run (needs SAPHENEIA_MLFLOW_TRACKING_URI on the "
+        "server); metadata.mlflow_run_id is its id.",
+    )
 
 
 ANOMALIES_EXAMPLE: dict[str, Any] = {
@@ -264,7 +274,8 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests for this key (rate_limited); see Retry-After.",
     500: "A server fault (internal_error); quote the request id to the operator.",
     502: "The model answered with values that are not finite numbers (model_output_invalid).",
-    503: "The model cannot serve now (model_unavailable); see Retry-After and the message.",
+    503: "The model cannot serve now (model_unavailable), or MLflow did not record a tracked run "
+    "(tracking_unavailable); see Retry-After and the message.",
     504: "The model took longer than its time limit (model_timeout).",
 }
 
@@ -295,6 +306,9 @@ class ForecastMetadata(BaseModel):
     batch_sizes: list[int | None] = Field(description="Size of the batch each series ran in.")
     total_time_seconds: float
     request_id: str
+    mlflow_run_id: str | None = Field(
+        default=None, description="With 'track': the MLflow run that recorded the selection."
+    )
 
 
 class ForecastResponse(BaseModel):
@@ -354,6 +368,9 @@ class BacktestMetadata(BaseModel):
     step: int
     series_count: int
     request_id: str
+    mlflow_run_id: str | None = Field(
+        default=None, description="With 'track': the MLflow run that recorded the backtest."
+    )
 
 
 class BacktestResponse(BaseModel):

@@ -22,6 +22,7 @@ from sapheneia.data import ColumnRoles
 from sapheneia.data.table import SERIES, TARGET, prepare
 from sapheneia.errors import InvalidInput, RequestTimeout, SapheneiaError
 from sapheneia.evaluation import BacktestPlan, plan_backtest
+from sapheneia.selection import Selection
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 
@@ -33,6 +34,8 @@ class Chosen:
     models: list[str] | None = None  # per result: the model that forecast it
     extra: dict[str, Any] = field(default_factory=dict)
     candidates: list[str] = field(default_factory=list)
+    plan: BacktestPlan | None = None
+    selection: Selection | None = None  # what 'auto' / 'ensemble' chose, and why
 
 
 def _shortest_history(frame: pd.DataFrame, roles: ColumnRoles) -> int:
@@ -149,6 +152,7 @@ async def choose(
             )
         raise InvalidInput(f"no candidate could forecast this request: {left_out}")
     extra: dict[str, Any] = {}
+    chosen: Selection | None = None
     if selecting:
         chosen = await asyncio.to_thread(
             selection.select,
@@ -170,4 +174,4 @@ async def choose(
         calibrated = await asyncio.to_thread(calibration.calibrate, plan, windows, results)
         results = calibrated.final
         extra["calibration"] = calibrated.report
-    return Chosen(results, models, extra, list(done))
+    return Chosen(results, models, extra, list(done), plan, chosen)

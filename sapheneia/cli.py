@@ -62,6 +62,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     )
     quantiles = tuple(float(q) for q in args.quantiles.split(",")) if args.quantiles else ()
     tasks = build_tasks(frame, roles, args.horizon, quantiles, freq=args.freq)
+    if args.mlflow_uri and args.model not in SELECTORS:
+        raise SapheneiaError(
+            "--mlflow-uri logs a model selection: use it with --model auto/ensemble"
+        )
     if args.model in SELECTORS or args.calibrate:
         table = _chosen(args, frame, roles, tasks)
         return _write(args, table)
@@ -110,6 +114,7 @@ def _chosen(args: argparse.Namespace, frame: pd.DataFrame, roles: Any, tasks: li
         adapter.load()
         results[adapter.name] = [_forecast(adapter, window) for window in plan.tasks]
         final[adapter.name] = _forecast(adapter, tasks)
+    chosen = None
     if selecting:
         metric = selection.default_metric(tasks[0].quantiles, args.metric)
         chosen = selection.select(plan, results, final, metric=metric, mode=args.model, k=args.k)
@@ -119,6 +124,21 @@ def _chosen(args: argparse.Namespace, frame: pd.DataFrame, roles: Any, tasks: li
         outcomes, by_window, models = final[model], results[model], [model] * len(tasks)
     if args.calibrate:
         outcomes = calibration.calibrate(plan, by_window, outcomes).final
+    if chosen is not None and args.mlflow_uri:
+        from sapheneia.tracking import TrackingTarget, log_selection
+
+        target = TrackingTarget(uri=args.mlflow_uri, experiment=args.experiment)
+        run_id = log_selection(
+            target,
+            plan,
+            chosen,
+            mode=args.model,
+            metric=metric,
+            k=args.k,
+            quantiles=tasks[0].quantiles,
+            answered=outcomes,
+        )
+        print(f"MLflow run {run_id} in experiment '{args.experiment}'", file=sys.stderr)
     return pd.concat([o.to_frame(m) for o, m in zip(outcomes, models, strict=True)])
 
 
@@ -283,6 +303,13 @@ def parser() -> argparse.ArgumentParser:
     forecast.add_argument("--metric", choices=["MASE", "WQL"], default=None)
     forecast.add_argument("--k", type=int, default=3, help="models an ensemble combines")
     forecast.add_argument("--calibrate", action="store_true", help="conformalise the quantiles")
+    forecast.add_argument(
+        "--mlflow-uri",
+        default=None,
+        help="with --model auto/ensemble: log the selection as an MLflow run there "
+        "(the 'mlflow' extra)",
+    )
+    forecast.add_argument("--experiment", default="sapheneia", help="MLflow experiment name")
     forecast.set_defaults(run=cmd_forecast)
 
     batch = commands.add_parser(

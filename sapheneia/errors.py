@@ -132,6 +132,15 @@ class AuthUnavailable(SapheneiaError):
     retry_after_s = 30
 
 
+class TrackingUnavailable(SapheneiaError):
+    """The MLflow tracking store did not record a run the caller asked for (``track``): the
+    forecast is not answered without it, so the caller retries or sends without ``track``."""
+
+    status = 503
+    code = "tracking_unavailable"
+    retry_after_s = 30
+
+
 class RateLimited(SapheneiaError):
     """Too many requests for this key; the caller retries after a pause."""
 

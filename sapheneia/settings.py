@@ -101,6 +101,18 @@ class Settings(BaseSettings):
         validation_alias="SAPHENEIA_AUDIT_LOG",
         description='One JSON line per request: "" (off), "stdout", or a file path.',
     )
+    mlflow_tracking_uri: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_MLFLOW_TRACKING_URI",
+        description="MLflow tracking URI that backtests and model selections sent with "
+        "'track': true are logged to (the 'mlflow' extra); empty: tracking is off.",
+    )
+    mlflow_experiment: str = Field(
+        default="sapheneia",
+        min_length=1,
+        validation_alias="SAPHENEIA_MLFLOW_EXPERIMENT",
+        description="The MLflow experiment those runs go to (created when missing).",
+    )
     rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
     url_fetch_threads: int = Field(default=8, ge=1, validation_alias="SAPHENEIA_URL_FETCH_THREADS")
     url_fetches_per_key: int = Field(
