@@ -4,7 +4,9 @@ The earlier product's ``/initialization`` and ``/shutdown`` changed one in-proce
 replicas a request reaches only one of them, so instead the ingress writes the *desired* state of a
 model to one named actor (``ModelStateBoard``), and every ``ModelServer`` replica polls it, converges
 (loads or unloads its weights) and reports back what it actually is. ``/status`` reads those reports,
-and lifecycle calls wait until every live replica has reached the new generation.
+and lifecycle calls wait until every live replica has reached the new generation. The desired
+states are also written to the shared state store (``deployments.state_store``), so they outlive
+the board and the application.
 """
 
 from __future__ import annotations
