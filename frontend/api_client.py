@@ -6,11 +6,16 @@ The UI is a client like any other, so it works the same against a local or a rem
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import httpx
 
 DEFAULT_API_BASE_URL = "http://127.0.0.1:8000"
+# The API's job ids are ``job-<hex>``; anything else never becomes part of a URL path.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DOWNLOAD_CHUNK = 1 << 20
 
 
 class ApiError(Exception):
@@ -47,7 +52,7 @@ HINTS = {
     401: "The API did not accept the key (revoked?): reload the page and sign in again.",
     403: "This key may not do that.",
     404: "The API has no such route or model; the server may be older than this UI.",
-    413: "The data is too large for one request; send fewer rows or series.",
+    413: "The data is too large for one request; send fewer rows or series, or run it as a job.",
     429: "Too many requests with this key; wait a minute and try again.",
 }
 
@@ -103,17 +108,18 @@ class ApiClient:
     def __exit__(self, *_: object) -> None:
         self._client.close()
 
+    def _unreachable(self, what: str, error: httpx.HTTPError) -> ApiError:
+        if isinstance(error, httpx.TimeoutException):
+            return ApiError(f"{what} timed out: the API at {self.base_url} did not answer.")
+        return ApiError(
+            f"{what} failed: cannot reach the API at {self.base_url} ({type(error).__name__})."
+        )
+
     def _call(self, what: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as error:
-            raise ApiError(
-                f"{what} timed out: the API at {self.base_url} did not answer."
-            ) from error
         except httpx.HTTPError as error:
-            raise ApiError(
-                f"{what} failed: cannot reach the API at {self.base_url} ({type(error).__name__})."
-            ) from error
+            raise self._unreachable(what, error) from error
         if response.status_code >= 400:
             raise error_from_response(response, what)
         try:
@@ -141,3 +147,65 @@ class ApiClient:
     def backtest(self, request: dict[str, Any]) -> dict[str, Any]:
         """``POST /api/v2/backtest`` with the rows inline."""
         return self._call("Backtest", "POST", "/api/v2/backtest", json=request)
+
+    def anomalies(self, request: dict[str, Any], file_name: str, content: bytes) -> dict[str, Any]:
+        """``POST /api/v2/anomalies`` as a multipart upload of the table plus the request JSON."""
+        return self._call(
+            f"Anomalies with {request.get('model')}",
+            "POST",
+            "/api/v2/anomalies",
+            files={"file": (file_name, content)},
+            data={"request": json.dumps(request)},
+        )
+
+    def submit_job(
+        self, request: dict[str, Any], upload: tuple[str, BinaryIO] | None = None
+    ) -> dict[str, Any]:
+        """``POST /api/v2/jobs``: JSON naming a ``source``, or a multipart upload whose file is
+        streamed from ``upload`` (name, open file), never read whole into memory."""
+        if upload is None:
+            return self._call("Submitting the job", "POST", "/api/v2/jobs", json=request)
+        return self._call(
+            "Submitting the job",
+            "POST",
+            "/api/v2/jobs",
+            files={"file": upload},
+            data={"request": json.dumps(request)},
+        )
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """``GET /api/v2/jobs``: this key's jobs, newest first."""
+        return list(self._call("Listing jobs", "GET", "/api/v2/jobs").get("jobs", []))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """``GET /api/v2/jobs/{id}``: status, progress, timings, error."""
+        return self._call("Reading the job", "GET", job_path(job_id))
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """``DELETE /api/v2/jobs/{id}``; a finished job stays as it is."""
+        return self._call("Cancelling the job", "DELETE", job_path(job_id))
+
+    def download_result(self, job_id: str, file_format: str, destination: Path) -> int:
+        """``GET /api/v2/jobs/{id}/result`` streamed into ``destination``; the bytes written."""
+        what = "Downloading the result"
+        written = 0
+        try:
+            with self._client.stream(
+                "GET", f"{job_path(job_id)}/result", params={"format": file_format}
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()  # an error body is small
+                    raise error_from_response(response, what)
+                with destination.open("wb") as sink:
+                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                        written += sink.write(chunk)
+        except httpx.HTTPError as error:
+            destination.unlink(missing_ok=True)
+            raise self._unreachable(what, error) from error
+        return written
+
+
+def job_path(job_id: str) -> str:
+    if not JOB_ID.fullmatch(job_id or ""):
+        raise ApiError("Pick a job from the list first.")
+    return f"/api/v2/jobs/{job_id}"

@@ -70,14 +70,86 @@ def forecast_request(
     context_length: int | None = None,
     freq: str | None = None,
     use_covariates: bool = False,
+    calibrate: bool = False,
 ) -> dict[str, Any]:
-    """The ``POST /api/v2/forecast`` body, without the data (sent as a file)."""
+    """The ``POST /api/v2/forecast`` body, without the data (sent as a file). ``model`` may be
+    ``auto`` or ``ensemble`` (a model chosen per series); ``calibrate`` conformalises quantiles."""
     body: dict[str, Any] = {"model": model, "horizon": int(horizon), "quantiles": quantiles}
     body.update(_columns(mapping, use_covariates))
+    _optional(body, context_length, freq)
+    if calibrate:
+        body["calibrate"] = True
+    return body
+
+
+def _optional(body: dict[str, Any], context_length: int | None, freq: str | None) -> None:
     if context_length:
         body["context_length"] = int(context_length)
     if freq and freq.strip():
         body["freq"] = freq.strip()
+
+
+def anomalies_request(
+    model: str,
+    mapping: ColumnMapping,
+    *,
+    level: float,
+    last_n: int | None = None,
+    context_length: int | None = None,
+    freq: str | None = None,
+) -> dict[str, Any]:
+    """The ``POST /api/v2/anomalies`` body, without the data (sent as a file). ``level`` is the
+    central interval in percent; ``last_n`` (0 or None: the server's default) points per series."""
+    if not 0 < level < 100:
+        raise ValueError(f"the interval level is a percentage between 0 and 100; got {level:g}")
+    body: dict[str, Any] = {"model": model, "level": float(level)}
+    body.update(_columns(mapping, use_covariates=False))
+    if last_n:
+        body["last_n"] = int(last_n)
+    _optional(body, context_length, freq)
+    return body
+
+
+def job_request(
+    kind: str,
+    models: list[str],
+    columns: tuple[str, str, str],
+    *,
+    horizon: int,
+    quantiles: list[float],
+    n_windows: int | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The ``POST /api/v2/jobs`` body: a forecast with one model or a backtest of several, over
+    ``source`` (a path in the server's data directory, a URL) or, without it, an uploaded file.
+    ``columns``: the (series id, timestamp, target) column names."""
+    if not models:
+        raise ValueError("pick a model for the job")
+    if kind == "forecast" and len(models) > 1:
+        raise ValueError(
+            "a forecast job runs one model; pick one, or run a backtest job to compare several"
+        )
+    if kind not in ("forecast", "backtest"):
+        raise ValueError(f"a job is a forecast or a backtest, not '{kind}'")
+    series_id, timestamp, target = (c.strip() if c else "" for c in columns)
+    if not timestamp or not target:
+        raise ValueError("name the timestamp and the target column of the file")
+    body: dict[str, Any] = {
+        "kind": kind,
+        "horizon": int(horizon),
+        "quantiles": quantiles,
+        "id_column": series_id or "unique_id",
+        "timestamp_column": timestamp,
+        "target_column": target,
+    }
+    if kind == "forecast":
+        body["model"] = models[0]
+    else:
+        body["models"] = list(models)
+        if n_windows:
+            body["n_windows"] = int(n_windows)
+    if source is not None:
+        body["source"] = source.strip()
     return body
 
 

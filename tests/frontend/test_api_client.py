@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -56,3 +58,62 @@ def test_unreachable_api() -> None:
     client = ApiClient("http://api.test", "k", transport=httpx.MockTransport(refuse))
     with pytest.raises(ApiError, match=r"cannot reach the API at http://api.test \(ConnectError\)"):
         client.backtest({})
+
+
+def test_a_job_file_is_sent_as_a_multipart_upload(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    client = client_answering(httpx.Response(202, json={"job_id": "job-1"}), seen)
+    path = tmp_path / "big.parquet"
+    path.write_bytes(b"PAR1" + b"x" * 100_000)
+    with path.open("rb") as upload:
+        assert client.submit_job({"kind": "forecast"}, ("big.parquet", upload)) == {
+            "job_id": "job-1"
+        }
+    sent = seen[0]
+    assert (sent.method, sent.url.path) == ("POST", "/api/v2/jobs")
+    body = sent.read()
+    assert b'name="request"' in body and b'{"kind": "forecast"}' in body
+    assert b'filename="big.parquet"' in body and b"PAR1" + b"x" * 100_000 in body
+
+
+def test_a_result_is_streamed_to_disk(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    chunks = [b"a" * 1000, b"b" * 10]
+    client = client_answering(httpx.Response(200, content=iter(chunks)), seen)
+    target = tmp_path / "job-1.csv"
+    assert client.download_result("job-1", "csv", target) == 1010
+    assert target.read_bytes() == b"".join(chunks)
+    assert str(seen[0].url) == "http://api.test/api/v2/jobs/job-1/result?format=csv"
+
+
+def test_a_result_that_is_not_ready_is_an_api_error(tmp_path: Path) -> None:
+    body = {"error": {"code": "job_not_ready", "message": "job 'job-1' is running; wait",
+                      "request_id": "r2"}}  # fmt: skip
+    client = client_answering(httpx.Response(409, json=body), [])
+    with pytest.raises(ApiError) as raised:
+        client.download_result("job-1", "parquet", tmp_path / "job-1.parquet")
+    assert str(raised.value) == (
+        "Downloading the result failed: job 'job-1' is running; wait (HTTP 409, job_not_ready) "
+        "request id r2"
+    )
+    assert not (tmp_path / "job-1.parquet").exists()
+
+
+@pytest.mark.parametrize("job_id", ["", "../models", "job-1/result", "job 1", "x" * 65])
+def test_only_job_ids_reach_a_url(job_id: str) -> None:
+    seen: list[httpx.Request] = []
+    client = client_answering(httpx.Response(200, json={}), seen)
+    for call in (client.job, client.cancel_job):
+        with pytest.raises(ApiError, match="Pick a job from the list first"):
+            call(job_id)
+    assert seen == []
+
+
+def test_cancel_and_list_jobs() -> None:
+    seen: list[httpx.Request] = []
+    client = client_answering(httpx.Response(200, json={"jobs": [{"job_id": "job-1"}]}), seen)
+    assert client.jobs() == [{"job_id": "job-1"}]
+    client.cancel_job("job-1")
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("GET", "/api/v2/jobs"), ("DELETE", "/api/v2/jobs/job-1"),
+    ]  # fmt: skip
