@@ -59,8 +59,9 @@ class UIArgs(BaseModel):
     max_upload_bytes: int | None = Field(
         default=None,
         ge=1,
-        description="Largest upload the UI accepts, in bytes; default: the API's own cap "
-        "($SAPHENEIA_MAX_REQUEST_BYTES, 20 MiB), so the UI never takes a file the API refuses.",
+        description="Largest upload the UI accepts (Data and Jobs tabs alike), in bytes; default: "
+        "the API's own cap ($SAPHENEIA_MAX_REQUEST_BYTES, 20 MiB), so the UI never takes a file "
+        "the API refuses. A bigger job's file goes in the data directory, named as its source.",
     )
     session_idle_s: int = Field(
         default=1800,

@@ -1,47 +1,33 @@
-"""The UI's event handlers: each turns the form's values into component updates.
-
-Errors the user can fix (and API errors) become escaped Markdown messages; nothing unexpected
-reaches the page as a traceback. The API key is an argument of each call and is never stored.
-"""
+"""The Data, Forecast and Backtest tabs' event handlers: each turns the form's values into
+component updates. The API key is an argument of each call and is never stored."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import gradio as gr
 
 from frontend import handlers as h
-from frontend.api_client import ApiClient, ApiError, MissingKey
-from frontend.auth import Sessions
+from frontend.api_client import ApiClient
 from frontend.columns import COVARIATE_ROLES, detect_mapping, series_names
 from frontend.payloads import Table
-from frontend.tables import PREVIEW_ROWS, DataError, read_sample, read_upload, report
+from frontend.reports import calibration_note, coverage_table, left_out_text, selection_table
+from frontend.signed_in import SignedIn, readable
+from frontend.tables import PREVIEW_ROWS, read_sample, read_upload, report
 from frontend.text import error, plain
-from sapheneia.errors import SapheneiaError
-
-logger = logging.getLogger("ray.serve")
-
-EXPECTED = (h.UserError, ApiError, DataError, SapheneiaError)
-
-
-def _readable(problem: Exception) -> str:
-    if isinstance(problem, EXPECTED):
-        return error(problem)
-    logger.exception("UI handler failed")
-    return error(f"unexpected problem in the UI ({type(problem).__name__}); see the server log")
 
 
 def _report(table: Table, mapping: Any) -> str:
     try:
         return report(table.frame, mapping)
     except Exception as problem:  # the report is advice: never block the form on it
-        return _readable(problem)
+        return readable(problem)
 
 
 def _series_dropdowns(table: Table, series_id: str | None) -> list[Any]:
+    """The series pickers of the Forecast, Backtest and Anomalies tabs."""
     names = series_names(table.frame, series_id)
-    return [gr.Dropdown(choices=names, value=names[0] if names else None) for _ in range(2)]
+    return [gr.Dropdown(choices=names, value=names[0] if names else None) for _ in range(3)]
 
 
 def _loaded(table: Table, roles: dict[str, str] | None) -> tuple[Any, ...]:
@@ -75,8 +61,8 @@ def _loaded(table: Table, roles: dict[str, str] | None) -> tuple[Any, ...]:
 
 
 # Outputs of a data load, in order: table, preview, timestamp, series id, target, four role
-# pickers, report, message, the two series pickers.
-LOADED_OUTPUTS = 13
+# pickers, report, message, the three series pickers.
+LOADED_OUTPUTS = 14
 # Gradio finds the progress tracker by a positional parameter whose default is a Progress.
 PROGRESS = gr.Progress()
 MESSAGE_AT = 10
@@ -84,47 +70,32 @@ MESSAGE_AT = 10
 
 def _load_failed(problem: Exception) -> tuple[Any, ...]:
     skips = [gr.skip()] * LOADED_OUTPUTS
-    skips[MESSAGE_AT] = _readable(problem)
+    skips[MESSAGE_AT] = readable(problem)
     return tuple(skips)
 
 
-class Events:
-    """Handlers bound to one API base URL; each finds its caller's key by the signed-in session.
-
-    ``request.username`` is the handle Gradio derived from the sign-in cookie (frontend/auth.py);
-    the key is looked up per call and never kept in a component, a State or the page.
-    """
-
-    def __init__(
-        self, api_base_url: str, sessions: Sessions, *, max_upload_bytes: int, keep_files_s: int
-    ) -> None:
-        self.api_base_url = api_base_url
-        self.sessions = sessions
-        self.max_upload_bytes = max_upload_bytes
-        self.keep_files_s = keep_files_s
-
-    def _key(self, request: gr.Request) -> str:
-        """The signed-in key; ties this page session to the sign-in so its data ends with it."""
-        key = self.sessions.key_for(request.username)
-        if key is None:
-            raise MissingKey("Your sign-in has ended: reload the page and sign in again.")
-        self.sessions.attach(request.username, request.session_hash)
-        return key
+class Events(SignedIn):
+    """The Data, Forecast and Backtest tabs' handlers."""
 
     def on_connect(self, request: gr.Request) -> tuple[Any, ...]:
+        """Status, the Forecast and Backtest model lists, the models table, and the Anomalies
+        and Jobs model pickers (model ids only: auto and ensemble are Forecast's)."""
         try:
             with ApiClient(self.api_base_url, self._key(request)) as client:
                 choices, ready, table = h.model_choices(client)
         except Exception as problem:
-            return _readable(problem), gr.CheckboxGroup(), gr.CheckboxGroup(), ""
+            return (readable(problem), *(gr.skip(),) * 5)
         picked = ready[:1]
+        first = picked[0] if picked else None
         return (
             plain(
                 f"Connected to {self.api_base_url}: {len(ready)} of {len(choices)} models ready."
             ),
-            gr.CheckboxGroup(choices=choices, value=picked),
+            gr.CheckboxGroup(choices=[*choices, *h.SELECTORS], value=picked),
             gr.CheckboxGroup(choices=choices, value=picked),
             table,
+            gr.Dropdown(choices=choices, value=first),
+            gr.Dropdown(choices=choices, value=picked),
         )
 
     def on_upload(self, request: gr.Request, path: str | None) -> tuple[Any, ...]:
@@ -147,14 +118,14 @@ class Events:
 
     def on_mapping(self, table: Table | None, ts: str, sid: str, tgt: str, *lists: Any) -> Any:
         if table is None:
-            return (gr.skip(),) * 7
+            return (gr.skip(),) * 8
         reserved = {ts, sid, tgt}
         kept = [gr.Dropdown(value=[c for c in v or [] if c not in reserved]) for v in lists]
         try:
             mapping = h.mapping_from(ts, sid, tgt, h.role_lists(*[[]] * 4))
             text = _report(table, mapping)
         except Exception as problem:
-            return (*kept, _readable(problem), gr.skip(), gr.skip())
+            return (*kept, readable(problem), gr.skip(), gr.skip(), gr.skip())
         return (*kept, text, *_series_dropdowns(table, mapping.series_id))
 
     def on_forecast(
@@ -162,10 +133,11 @@ class Events:
         dynamic_numerical: list[str], dynamic_categorical: list[str],
         static_numerical: list[str], static_categorical: list[str],
         chosen: list[str], horizon_: int, context_: int, quantiles_: str, freq_: str,
-        covariates_: bool, series: str | None, progress: Any = PROGRESS,
+        covariates_: bool, calibrate_: bool, series: str | None, progress: Any = PROGRESS,
     ) -> tuple[Any, ...]:  # fmt: skip
+        """Message, plot, download, curl, Python, the run, the selection and coverage tables."""
         lists = [dynamic_numerical, dynamic_categorical, static_numerical, static_categorical]
-        nothing = (gr.skip(),) * 5
+        nothing = (gr.skip(),) * 7
         try:
             client = ApiClient(self.api_base_url, self._key(request))  # MissingKey: no request
             table = h.require_table(table)
@@ -174,10 +146,10 @@ class Events:
                 run_, failures, body = h.run_forecasts(
                     client, table, mapping, list(chosen or []), horizon=horizon_,
                     context_length=context_, quantiles_text=quantiles_, freq=freq_,
-                    use_covariates=covariates_, progress=progress,
+                    use_covariates=covariates_, calibrate=calibrate_, progress=progress,
                 )  # fmt: skip
         except Exception as problem:
-            return (_readable(problem), *nothing)
+            return (readable(problem), *nothing)
         if not run_.forecasts:
             return (h.failure_text(failures), *nothing)
         path, curl_text, python_text = h.export_outputs(
@@ -185,13 +157,18 @@ class Events:
         )
         rows = sum(len(f) for f in run_.forecasts.values())
         done = plain(f"Forecast done: {', '.join(run_.forecasts)} ({rows} rows).")
+        notes = [plain(n) for n in left_out_text(run_.extras) + calibration_note(run_.extras)]
+        chosen_ = selection_table(run_.extras)
+        coverage = coverage_table(run_.extras)
         return (
-            "\n\n".join([done, h.failure_text(failures)]),
+            "\n\n".join([done, *notes, h.failure_text(failures)]),
             h.forecast_plot(table, run_, series),
             gr.DownloadButton(value=path, interactive=True),
             curl_text,
             python_text,
             run_,
+            gr.Dataframe(value=chosen_, visible=not chosen_.empty),
+            gr.Dataframe(value=coverage, visible=not coverage.empty),
         )
 
     def on_plot_series(self, table: Table | None, run_: Any, series: str | None) -> Any:
@@ -219,5 +196,5 @@ class Events:
                     use_covariates=covariates_, series=series,
                 )  # fmt: skip
         except Exception as problem:
-            return _readable(problem), gr.skip(), gr.skip()
+            return readable(problem), gr.skip(), gr.skip()
         return plain(f"Backtest done: {len(table_)} models."), table_, figure

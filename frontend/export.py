@@ -20,8 +20,13 @@ KEY_PLACEHOLDER = "$SAPHENEIA_API_KEY"
 
 
 def forecast_table(forecasts: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """All models' forecasts in one long table with a ``model`` column first."""
-    frames = [f.assign(model=m)[["model", *f.columns]] for m, f in forecasts.items() if len(f)]
+    """All models' forecasts in one long table with a ``model`` column first (the model asked
+    for); ``auto`` answers' own per-row ``model`` column becomes ``chosen_model``."""
+    frames = []
+    for model, frame in forecasts.items():
+        if len(frame):
+            frame = frame.rename(columns={"model": "chosen_model"})
+            frames.append(frame.assign(model=model)[["model", *frame.columns]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -31,17 +36,24 @@ def safe_stem(name: str) -> str:
     return stem[:60] or "data"
 
 
-def write_csv(table: pd.DataFrame, source_name: str, keep_s: float = 3600) -> str:
-    """The table as ``<source>-forecast.csv`` in a fresh folder under the UI's temporary folder;
-    returns its path. Gradio serves a copy, so files older than ``keep_s`` are removed here."""
+def download_folder(keep_s: float = 3600) -> Path:
+    """A fresh folder under the UI's temporary folder for one download. Gradio serves a copy,
+    so downloads older than ``keep_s`` are removed here, each with its folder."""
     root = Path(tempfile.gettempdir()) / "sapheneia-ui"
     root.mkdir(exist_ok=True)
-    for old in root.glob("*/*.csv"):
+    for old in root.glob("*/*"):
         if time.time() - old.stat().st_mtime > keep_s:
             old.unlink(missing_ok=True)
-            old.parent.rmdir()
-    folder = Path(tempfile.mkdtemp(dir=root))
-    path = folder / f"{safe_stem(source_name)}-forecast.csv"
+            if not any(old.parent.iterdir()):
+                old.parent.rmdir()
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+def write_csv(
+    table: pd.DataFrame, source_name: str, keep_s: float = 3600, suffix: str = "forecast"
+) -> str:
+    """The table as ``<source>-<suffix>.csv`` in a fresh download folder; returns its path."""
+    path = download_folder(keep_s) / f"{safe_stem(source_name)}-{suffix}.csv"
     table.to_csv(path, index=False)
     return str(path)
 

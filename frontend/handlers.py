@@ -27,6 +27,13 @@ from frontend.tables import history_and_future
 from frontend.text import error, plain
 
 NO_SERIES = "(none: one series)"
+# Not models but ways to choose one per series (POST /api/v2/forecast), offered beside the models.
+SELECTORS = [
+    ("auto: the best model per series", "auto"),
+    ("ensemble: the best 3 combined per series", "ensemble"),
+]
+# What an answer adds besides the forecast, kept per requested model.
+EXTRA_BLOCKS = ("selection", "candidates_left_out", "calibration")
 
 
 class UserError(ValueError):
@@ -40,6 +47,7 @@ class ForecastRun:
     mapping: ColumnMapping
     forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)
     covariates_used: bool = False
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> EXTRA_BLOCKS
 
 
 def require_table(table: Table | None) -> Table:
@@ -93,6 +101,7 @@ def run_forecasts(
     quantiles_text: str,
     freq: str | None,
     use_covariates: bool,
+    calibrate: bool = False,
     progress: Any = None,
 ) -> tuple[ForecastRun, list[str], dict[str, Any]]:
     """Forecast with each model in turn: the run, readable errors per model, the last request."""
@@ -116,11 +125,15 @@ def run_forecasts(
             context_length=int(context_length) if context_length else None,
             freq=freq,
             use_covariates=use_covariates,
+            calibrate=calibrate,
         )
         try:
-            run.forecasts[model] = forecast_frame(client.forecast(request, *_upload(table)))
+            answer = client.forecast(request, *_upload(table))
         except ApiError as failure:
             failures.append(str(failure))
+            continue
+        run.forecasts[model] = forecast_frame(answer)
+        run.extras[model] = {k: answer[k] for k in EXTRA_BLOCKS if answer.get(k)}
     return run, failures, request
 
 
@@ -136,7 +149,7 @@ def forecast_plot(table: Table, run: ForecastRun, series: str | None) -> go.Figu
     for model, frame in run.forecasts.items():
         if mapping.series_id is not None and series is not None and id_column in frame.columns:
             frame = frame[frame[id_column].astype(str) == series]
-        forecasts[model] = frame
+        forecasts[_label(model, frame)] = frame
     covariates = None
     numeric = [c for c, r in mapping.covariates.items() if r == "dynamic_numerical"]
     if run.covariates_used and numeric:
@@ -145,6 +158,12 @@ def forecast_plot(table: Table, run: ForecastRun, series: str | None) -> go.Figu
     return forecast_figure(
         history[["ds", "y"]], forecasts, target=mapping.target, covariates=covariates, title=title
     )
+
+
+def _label(model: str, frame: pd.DataFrame) -> str:
+    """``auto`` names the model it chose for the plotted series: ``auto (auto-ets)``."""
+    chosen = frame["model"].unique().tolist() if "model" in frame.columns else []
+    return f"{model} ({chosen[0]})" if len(chosen) == 1 and chosen[0] != model else model
 
 
 def export_outputs(

@@ -1,4 +1,6 @@
-"""The Gradio Blocks: Data, Forecast and Backtest tabs, wired to ``handlers``, behind the login."""
+"""The Gradio Blocks: Data, Forecast, Backtest, Anomalies and Jobs tabs, behind the login.
+
+The Anomalies and Jobs tabs are built (and wired) in ``layout_anomalies`` and ``layout_jobs``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,10 @@ import gradio as gr
 from frontend.auth import Sessions
 from frontend.columns import COVARIATE_ROLES
 from frontend.events import Events
+from frontend.events_anomalies import AnomalyEvents
+from frontend.events_jobs import JobEvents
+from frontend.layout_anomalies import anomalies_tab
+from frontend.layout_jobs import jobs_tab
 from frontend.payloads import DEFAULT_QUANTILES
 from frontend.tables import sample_choices
 
@@ -22,6 +28,10 @@ def build_blocks(
     sweep_every_s: int,
 ) -> gr.Blocks:
     """The whole UI; every call to the API goes to ``api_base_url`` with the signed-in key."""
+    settings: dict[str, Any] = {
+        "max_upload_bytes": max_upload_bytes, "keep_files_s": keep_files_s
+    }  # fmt: skip
+    events = Events(api_base_url, sessions, **settings)
     # delete_cache: uploads and downloads leave Gradio's cache ``keep_files_s`` after they were
     # written (the table itself lives on in the session's memory until the sign-in ends).
     with gr.Blocks(
@@ -29,7 +39,8 @@ def build_blocks(
     ) as blocks:
         with gr.Row():
             gr.Markdown(
-                "# Sapheneia\nUpload a table, map its columns, forecast, compare, download."
+                "# Sapheneia\nUpload a table, map its columns, forecast, compare, find "
+                "anomalies, download; run a file too big for the page as a job."
             )
             # Relative to the page (/ui/): Gradio's sign-out route, which also drops the key.
             gr.Button("Sign out", link="logout", size="sm", scale=0, elem_id="sign-out")
@@ -75,10 +86,23 @@ def build_blocks(
                     freq = gr.Textbox("", label="Frequency (blank: inferred)")
                 with gr.Row():
                     use_covariates = gr.Checkbox(False, label="Use covariates")
+                    calibrate = gr.Checkbox(
+                        False,
+                        label="Calibrate intervals (conformal, on each series' own history)",
+                        elem_id="calibrate",
+                    )
                     plot_series = gr.Dropdown(label="Series to plot", elem_id="plot-series")
                 run = gr.Button("Forecast", variant="primary", elem_id="run-forecast")
                 forecast_message = gr.Markdown(elem_id="forecast-message")
                 plot = gr.Plot(label="Forecast", elem_id="forecast-plot")
+                selection = gr.Dataframe(
+                    label="Model chosen per series (auto, ensemble): lower score is better",
+                    interactive=False, visible=False, elem_id="selection",
+                )  # fmt: skip
+                coverage = gr.Dataframe(
+                    label="Coverage on the calibration windows, before and after calibrating",
+                    interactive=False, visible=False, elem_id="coverage",
+                )  # fmt: skip
                 download = gr.DownloadButton(
                     "Download forecast (CSV)", interactive=False, elem_id="download"
                 )
@@ -98,30 +122,33 @@ def build_blocks(
                 backtest_message = gr.Markdown(elem_id="backtest-message")
                 metrics = gr.Dataframe(label="Metrics", interactive=False, elem_id="metrics")
                 backtest_plot = gr.Plot(label="Forecasts against actuals", elem_id="backtest-plot")
+            mapping_inputs = [table_state, timestamp, series_id, target, *roles]
+            with gr.Tab("Anomalies", id="anomalies"):
+                anomaly_model, anomaly_series = anomalies_tab(
+                    AnomalyEvents(api_base_url, sessions, **settings), table_state, mapping_inputs
+                )
+            with gr.Tab("Jobs", id="jobs") as jobs:
+                job_models = jobs_tab(JobEvents(api_base_url, sessions, **settings), jobs)
 
-        mapping_inputs = [table_state, timestamp, series_id, target, *roles]
         loaded_outputs = [
             table_state, preview, timestamp, series_id, target, *roles,
-            data_report, data_message, plot_series, backtest_series,
+            data_report, data_message, plot_series, backtest_series, anomaly_series,
         ]  # fmt: skip
 
-        events = Events(
-            api_base_url, sessions, max_upload_bytes=max_upload_bytes, keep_files_s=keep_files_s
-        )
         # The REST API is the programmatic interface; the UI's own endpoints stay private.
         private: dict[str, Any] = {"api_visibility": "private"}
-        connected = [status, models, backtest_models, models_table]
+        connected = [status, models, backtest_models, models_table, anomaly_model, job_models]
         blocks.load(events.on_connect, None, connected, **private)
         upload.upload(events.on_upload, [upload], loaded_outputs, **private)
         sample.input(events.on_sample, [sample], loaded_outputs, **private)
-        remapped = [*roles, data_report, plot_series, backtest_series]
+        remapped = [*roles, data_report, plot_series, backtest_series, anomaly_series]
         for picker in (timestamp, series_id, target):
             picker.input(events.on_mapping, mapping_inputs, remapped, **private)
         run.click(
             events.on_forecast,
             [*mapping_inputs, models, horizon, context, quantiles, freq,
-             use_covariates, plot_series],
-            [forecast_message, plot, download, curl, python, run_state],
+             use_covariates, calibrate, plot_series],
+            [forecast_message, plot, download, curl, python, run_state, selection, coverage],
             **private,
         )  # fmt: skip
         plot_series.input(

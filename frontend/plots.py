@@ -1,4 +1,5 @@
-"""Plotly figures: history, median forecasts with nested quantile bands, backtest overlays.
+"""Plotly figures: history, median forecasts with nested quantile bands, backtest overlays,
+anomalies against their one-step intervals.
 
 Plotly renders a subset of HTML in names and titles, so every user-supplied name is escaped.
 """
@@ -15,6 +16,7 @@ from frontend.payloads import quantile_columns
 
 PALETTE = qualitative.Plotly
 HISTORY_COLOR = "#444444"
+ANOMALY_COLOR = "#d62728"
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -149,6 +151,51 @@ def backtest_figure(forecasts: pd.DataFrame, *, target: str, title: str = "") ->
                 connectgaps=False,
             )
         )
+    _finish(figure, title, target)
+    return figure
+
+
+def anomalies_figure(
+    history: pd.DataFrame, points: pd.DataFrame, *, level: float, target: str, title: str = ""
+) -> go.Figure:
+    """History (``ds``, ``y``), the one-step ``level`` % interval (``lo``-``hi``) and ``mean`` over
+    the tested points, and the flagged points (``anomaly``) as markers whose hover shows ``score``.
+    """
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=history["ds"], y=history["y"], name="actual", mode="lines",
+            line={"color": HISTORY_COLOR},
+        )
+    )  # fmt: skip
+    tested = points.sort_values("ds")
+    band = f"{level:g}% one-step interval"
+    figure.add_trace(
+        go.Scatter(
+            x=tested["ds"], y=tested["lo"], mode="lines", line={"width": 0}, legendgroup="band",
+            showlegend=False, name=f"{band} (lower)", hoverinfo="skip",
+        )
+    )  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=tested["ds"], y=tested["hi"], mode="lines", line={"width": 0}, fill="tonexty",
+            fillcolor=_rgba(PALETTE[0], 0.25), legendgroup="band", name=band,
+        )
+    )  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=tested["ds"], y=tested["mean"], name="one-step forecast", mode="lines",
+            line={"color": PALETTE[0], "dash": "dot", "width": 1},
+        )
+    )  # fmt: skip
+    flagged = tested[tested["anomaly"]]
+    figure.add_trace(
+        go.Scatter(
+            x=flagged["ds"], y=flagged["y"], name="anomaly", mode="markers",
+            marker={"color": ANOMALY_COLOR, "size": 11, "symbol": "x"},
+            customdata=flagged["score"], hovertemplate="anomaly: %{y} (score %{customdata:.2f})",
+        )
+    )  # fmt: skip
     _finish(figure, title, target)
     return figure
 

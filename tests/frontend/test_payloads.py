@@ -12,8 +12,10 @@ import pytest
 from frontend.columns import ColumnMapping
 from frontend.export import curl_snippet, forecast_table, python_snippet, safe_stem, write_csv
 from frontend.payloads import (
+    anomalies_request,
     backtest_request,
     forecast_request,
+    job_request,
     parse_quantiles,
     quantile_columns,
     records,
@@ -148,3 +150,75 @@ def test_downloads_are_written_apart_and_old_ones_removed(tmp_path: Path) -> Non
     second = Path(write_csv(table, "sales.csv", keep_s=0))
     assert second.name == "sales-forecast.csv" and pd.read_csv(second).shape == (1, 3)
     assert not first.exists() and first.parent != second.parent
+
+
+def test_forecast_request_asks_for_calibration_only_when_switched_on() -> None:
+    body = forecast_request("auto", MAPPING, horizon=6, quantiles=[0.1, 0.9], calibrate=True)
+    assert (body["model"], body["calibrate"]) == ("auto", True)
+    assert "calibrate" not in forecast_request("auto", MAPPING, horizon=6, quantiles=[0.5])
+
+
+def test_anomalies_request_sends_level_and_no_quantiles() -> None:
+    body = anomalies_request("seasonal-naive", MAPPING, level=95, last_n=12, freq="MS")
+    assert body == {
+        "model": "seasonal-naive",
+        "level": 95.0,
+        "last_n": 12,
+        "id_column": "store",
+        "timestamp_column": "date",
+        "target_column": "sales",
+        "freq": "MS",
+    }
+    # 0 (the form's "as many as the server allows") leaves last_n to the server.
+    assert "last_n" not in anomalies_request("m", MAPPING, level=99, last_n=0)
+    with pytest.raises(ValueError, match="percentage between 0 and 100; got 100"):
+        anomalies_request("m", MAPPING, level=100)
+
+
+def test_job_requests_for_a_forecast_and_a_backtest() -> None:
+    forecast = job_request(
+        "forecast", ["auto-ets"], ("", "ds", "y"), horizon=6, quantiles=[0.5],
+        source=" big.parquet ",
+    )  # fmt: skip
+    assert forecast == {
+        "kind": "forecast",
+        "horizon": 6,
+        "quantiles": [0.5],
+        "id_column": "unique_id",
+        "timestamp_column": "ds",
+        "target_column": "y",
+        "model": "auto-ets",
+        "source": "big.parquet",
+    }
+    backtest = job_request(
+        "backtest", ["a", "b"], ("store", "date", "sales"), horizon=3, quantiles=[0.1],
+        n_windows=4,
+    )  # fmt: skip
+    assert (backtest["models"], backtest["n_windows"], backtest["id_column"]) == (
+        ["a", "b"], 4, "store",
+    )  # fmt: skip
+    assert "source" not in backtest and "model" not in backtest  # an upload: the file is the rows
+
+
+@pytest.mark.parametrize(
+    ("kind", "models", "columns", "message"),
+    [
+        ("forecast", [], ("", "ds", "y"), "pick a model for the job"),
+        ("forecast", ["a", "b"], ("", "ds", "y"), "a forecast job runs one model"),
+        ("forecast", ["a"], ("", " ", "y"), "name the timestamp and the target column"),
+        ("cleanup", ["a"], ("", "ds", "y"), "a job is a forecast or a backtest, not 'cleanup'"),
+    ],
+)
+def test_job_request_mistakes(
+    kind: str, models: list[str], columns: tuple[str, str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        job_request(kind, models, columns, horizon=3, quantiles=[0.5])
+
+
+def test_forecast_table_keeps_the_model_auto_chose() -> None:
+    chosen = pd.DataFrame({"unique_id": ["a", "b"], "model": ["auto-ets", "theta"], "mean": 1.0})
+    table = forecast_table({"auto": chosen})
+    assert list(table.columns) == ["model", "unique_id", "chosen_model", "mean"]
+    assert table["model"].tolist() == ["auto", "auto"]
+    assert table["chosen_model"].tolist() == ["auto-ets", "theta"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from frontend.plots import backtest_figure, forecast_figure
+from frontend.plots import anomalies_figure, backtest_figure, forecast_figure
 
 
 def forecast(start: str, horizon: int, level: float) -> pd.DataFrame:
@@ -55,3 +55,26 @@ def test_backtest_windows_are_not_joined() -> None:
     assert [t.name for t in figure.data] == ["actual", "a", "b"]
     assert len(figure.data[0].x) == 4
     assert list(figure.data[1].y) == [2.0, 2.0, None, 2.0, 2.0, None]
+
+
+def test_anomalies_are_marked_over_the_one_step_interval() -> None:
+    ds = pd.date_range("2024-01-01", periods=6, freq="MS")
+    history = pd.DataFrame({"ds": ds, "y": [1.0, 2.0, 1.0, 9.0, 1.0, 2.0]})
+    points = pd.DataFrame(
+        {
+            "unique_id": "a", "ds": ds[2:], "y": [1.0, 9.0, 1.0, 2.0], "mean": 1.5,
+            "lo": 0.0, "hi": 3.0, "anomaly": [False, True, False, False],
+            "score": [0.0, 2.0, 0.0, 0.0],
+        }
+    )  # fmt: skip
+    figure = anomalies_figure(history, points, level=99, target="<b>y</b>", title="t")
+    names = [t.name for t in figure.data]
+    assert names == [
+        "actual", "99% one-step interval (lower)", "99% one-step interval",
+        "one-step forecast", "anomaly",
+    ]  # fmt: skip
+    assert len(figure.data[0].x) == 6 and figure.data[2].fill == "tonexty"
+    marked = figure.data[-1]
+    assert list(marked.x) == [ds[3]] and list(marked.y) == [9.0]
+    assert list(marked.customdata) == [2.0]
+    assert figure.layout.yaxis.title.text == "&lt;b&gt;y&lt;/b&gt;"
