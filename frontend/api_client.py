@@ -207,5 +207,5 @@ class ApiClient:
 
 def job_path(job_id: str) -> str:
     if not JOB_ID.fullmatch(job_id or ""):
-        raise ApiError("Pick a job from the list first.")
+        raise ApiError("Pick a job from the list first.", code="invalid_job_id")
     return f"/api/v2/jobs/{job_id}"

@@ -95,7 +95,7 @@ class Events(SignedIn):
             gr.CheckboxGroup(choices=choices, value=picked),
             table,
             gr.Dropdown(choices=choices, value=first),
-            gr.Dropdown(choices=choices, value=picked),
+            gr.Dropdown(choices=choices, value=[]),  # a job's model is always picked on purpose
         )
 
     def on_upload(self, request: gr.Request, path: str | None) -> tuple[Any, ...]:

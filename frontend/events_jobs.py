@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from frontend import handlers as h
+from frontend.api_client import ApiError, MissingKey
 from frontend.columns import detect_mapping
 from frontend.export import download_folder
 from frontend.jobs import file_head, head_text, is_finished, jobs_table, progress_text, result_name
@@ -21,6 +22,7 @@ from frontend.signed_in import SignedIn, readable
 from frontend.text import plain
 
 DEFAULT_COLUMNS = ("unique_id", "ds", "y")
+RETRIED = (429, 500, 502, 503, 504)
 
 
 def _job_choices(views: list[dict[str, Any]], value: str | None = None) -> Any:
@@ -28,9 +30,19 @@ def _job_choices(views: list[dict[str, Any]], value: str | None = None) -> Any:
     return gr.Dropdown(choices=choices, value=value) if value else gr.Dropdown(choices=choices)
 
 
-def _watching(finished: bool) -> Any:
-    """The progress timer: ticking while the watched job may still change."""
-    return gr.Timer(active=not finished)
+def passing(problem: Exception) -> bool:
+    """A failure worth another tick (the API busy, restarting, unreachable for a moment); a
+    refusal (signed out, no such job) is not."""
+    if not isinstance(problem, ApiError) or isinstance(problem, MissingKey):
+        return False
+    if problem.status is None:
+        return problem.code is None  # no answer at all (timeout, refused connection)
+    return problem.status in RETRIED
+
+
+def _ticking(view: dict[str, Any] | None) -> Any:
+    """The progress timer: ticking while the watched job may still change (no job: stopped)."""
+    return gr.Timer(active=view is not None and not is_finished(view))
 
 
 class JobEvents(SignedIn):
@@ -97,23 +109,24 @@ class JobEvents(SignedIn):
             plain(f"Submitted {job_id}."),
             job_id,
             progress_text(view),
-            _watching(is_finished(view)),
+            _ticking(view),
             jobs_table(views),
             _job_choices(views, job_id),
         )
 
     def on_job_tick(self, request: gr.Request, job_id: str | None) -> tuple[Any, ...]:
-        """The watched job's status and the timer; the jobs table once it has finished."""
+        """The watched job's status and the timer; the jobs table and picker once it has ended."""
         if not job_id:
-            return gr.skip(), _watching(True), gr.skip()
+            return gr.skip(), _ticking(None), gr.skip(), gr.skip()
         try:
             with self.client(request) as client:
                 view = client.job(job_id)
-                finished = is_finished(view)
-                table = jobs_table(client.jobs()) if finished else gr.skip()
+                views = client.jobs() if is_finished(view) else None
         except Exception as problem:
-            return readable(problem), _watching(True), gr.skip()
-        return progress_text(view), _watching(finished), table
+            return readable(problem), gr.Timer(active=passing(problem)), gr.skip(), gr.skip()
+        if views is None:
+            return progress_text(view), _ticking(view), gr.skip(), gr.skip()
+        return progress_text(view), _ticking(view), jobs_table(views), _job_choices(views, job_id)
 
     def on_job_pick(self, request: gr.Request, job_id: str | None) -> tuple[Any, ...]:
         """Watch another of the caller's jobs: the job id, its status, the timer."""
@@ -124,7 +137,7 @@ class JobEvents(SignedIn):
                 view = client.job(job_id)
         except Exception as problem:
             return gr.skip(), readable(problem), gr.skip()
-        return job_id, progress_text(view), _watching(is_finished(view))
+        return job_id, progress_text(view), _ticking(view)
 
     def on_job_cancel(self, request: gr.Request, job_id: str | None) -> tuple[Any, ...]:
         """Status after the cancel, the timer, the jobs table."""
@@ -136,7 +149,7 @@ class JobEvents(SignedIn):
                 views = client.jobs()
         except Exception as problem:
             return readable(problem), gr.skip(), gr.skip()
-        return progress_text(view), _watching(is_finished(view)), jobs_table(views)
+        return progress_text(view), _ticking(view), jobs_table(views)
 
     def on_job_fetch(
         self, request: gr.Request, job_id: str | None, file_format: str
@@ -154,10 +167,10 @@ class JobEvents(SignedIn):
         return plain(f"Result of {job_id}: {size:,} bytes, ready to save."), str(path)
 
     def on_jobs_list(self, request: gr.Request) -> tuple[Any, ...]:
-        """Message, the jobs table and the job picker."""
+        """Message (only on failure), the jobs table and the job picker."""
         try:
             with self.client(request) as client:
                 views = client.jobs()
         except Exception as problem:
             return readable(problem), gr.skip(), gr.skip()
-        return "", jobs_table(views), _job_choices(views)
+        return gr.skip(), jobs_table(views), _job_choices(views)

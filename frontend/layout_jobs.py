@@ -78,7 +78,11 @@ def jobs_tab(events: JobEvents, tab: gr.Tab) -> gr.Dropdown:
     )
     # Quiet ticks: no spinner over the status every second.
     timer.tick(
-        events.on_job_tick, [watched], [status, timer, table], show_progress="hidden", **PRIVATE
+        events.on_job_tick,
+        [watched],
+        [status, timer, table, pick],
+        show_progress="hidden",
+        **PRIVATE,
     )
     pick.input(events.on_job_pick, [pick], [watched, status, timer], **PRIVATE)
     cancel.click(events.on_job_cancel, [watched], [status, timer, table], **PRIVATE)

@@ -1,4 +1,5 @@
-"""The Jobs tab's pure parts: a file's first rows only, progress as text, the jobs table."""
+"""The Jobs tab's pure parts: a file's first rows only, progress as text, the jobs table, when
+the progress timer keeps ticking."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from frontend.api_client import ApiError, MissingKey, job_path
+from frontend.events_jobs import passing
 from frontend.jobs import file_head, head_text, is_finished, jobs_table, progress_text, result_name
 from frontend.tables import DataError
 
@@ -98,3 +101,15 @@ def test_jobs_table_and_result_names() -> None:
     assert (result_name("job-1", "csv"), result_name("job-1", "parquet")) == (
         "job-1.csv", "job-1.parquet",
     )  # fmt: skip
+
+
+def test_the_progress_timer_outlives_passing_failures_only() -> None:
+    assert passing(ApiError("Reading the job timed out"))
+    assert passing(ApiError("busy", status=503, code="model_unavailable"))
+    assert passing(ApiError("slow down", status=429, code="rate_limited"))
+    assert not passing(ApiError("gone", status=404, code="job_not_found"))
+    assert not passing(MissingKey("Your sign-in has ended"))
+    assert not passing(ValueError("a bug"))
+    with pytest.raises(ApiError) as raised:
+        job_path("../models")
+    assert not passing(raised.value)
