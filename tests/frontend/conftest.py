@@ -84,7 +84,7 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(answer.content)
 
-            do_GET = do_POST = _forward
+            do_GET = do_POST = do_DELETE = _forward
 
             def log_message(self, *_: object) -> None:
                 pass
@@ -101,6 +101,7 @@ class Service:
     key: str
     recorder: Recorder
     upload_dir: Path  # the UI replica's GRADIO_TEMP_DIR
+    data_dir: Path  # the API's data directory: where a job's source path is read
 
     def stored_files(self) -> set[Path]:
         return {p for p in self.upload_dir.rglob("*") if p.is_file()}
@@ -148,11 +149,19 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             raise RuntimeError("Ray is up but Serve is not: start Serve before the UI tests")
         port = client.http_config.port
     prefix = "/" if started else "/ui-tests-api"
+    data_dir = tmp_path_factory.mktemp("ui-data")
     settings = Settings(
         api_keys=API_KEY,
-        data_dir=tmp_path_factory.mktemp("ui-data"),
+        data_dir=data_dir,
         state_dir=tmp_path_factory.mktemp("ui-state"),
         rate_limit_per_minute=100_000,
+        # Jobs: their own location (one job board per location, apart from any other tests'),
+        # one job at a time on one actor, within the CPUs this Ray instance has.
+        jobs_uri=str(tmp_path_factory.mktemp("ui-jobs")),
+        jobs_concurrent=1,
+        jobs_actors=1,
+        jobs_actor_cpus=0.25,
+        jobs_cpus=1.0,
     )
     serve.run(build_app_with_settings(API_ARGS, settings), name="ui-tests-api", route_prefix=prefix)
     api_url = f"http://127.0.0.1:{port}{prefix.rstrip('/')}"
@@ -179,7 +188,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     wait_for(ready, "the API's models")
     wait_for(lambda: httpx.get(ui_url, timeout=5).status_code == 200, "the UI")
     yield Service(
-        ui_url=ui_url, api_url=api_url, key=API_KEY, recorder=recorder, upload_dir=upload_dir
+        ui_url=ui_url,
+        api_url=api_url,
+        key=API_KEY,
+        recorder=recorder,
+        upload_dir=upload_dir,
+        data_dir=data_dir,
     )
     proxy.shutdown()
     if started:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from tests.frontend.conftest import MODELS, OUTPUT_DIR, UPLOAD_CAP, Service, sign_in
+from tests.frontend.pages import SLOW, expect, traces, two_routes, upload
 
 pytestmark = pytest.mark.cluster
 
@@ -17,48 +17,10 @@ XSS = "<img src=x onerror=alert(1)>"
 # Gradio strips <>:"/\|?*`$!{} from uploaded file names; these survive and mean something to
 # Markdown (a link, an entity, emphasis) unless escaped.
 ODD_FILE = "[x](y) &amp; _z_.csv"
-SLOW = 180_000  # ms: a forecast on two shared cores, first call included
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def two_routes(path: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Monthly passengers for two routes, with names the UI must detect itself."""
-    months = pd.date_range("2015-01-01", periods=48, freq="MS")
-    seasonal = 100 + 20 * np.sin(np.arange(48) * 2 * np.pi / 12) + np.arange(48)
-    frame = pd.concat(
-        pd.DataFrame(
-            {"month": months.strftime("%Y-%m-%d"), "route": route, "passengers": seasonal * k}
-        )
-        for route, k in (("north", 1.0), ("south", 2.0))
-    )
-    for name, values in (extra or {}).items():
-        frame[name] = values
-    frame.to_csv(path, index=False)
-    return path
-
-
-def upload(page: Any, path: Path) -> None:
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    expect(page.locator("#data-message")).to_contain_text(f"Loaded {path.name}", timeout=30_000)
 
 
 def plot_traces(page: Any) -> list[dict[str, Any]]:
-    """Name, fill and length of every trace in the forecast chart (Plotly's ``gd.data``)."""
-    page.wait_for_function(
-        "() => document.querySelector('#forecast-plot .js-plotly-plot')?.data?.length > 0"
-    )
-    return list(
-        page.evaluate(
-            """() => [...document.querySelectorAll('#forecast-plot .js-plotly-plot')]
-                .flatMap(gd => gd.data.map(t => ({name: t.name, fill: t.fill || null,
-                                                 points: (t.x || []).length})))"""
-        )
-    )
+    return traces(page, "forecast-plot")
 
 
 def test_upload_forecast_plot_download(page: Any, service: Service, tmp_path: Path) -> None:
