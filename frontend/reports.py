@@ -119,7 +119,9 @@ def anomaly_points(answer: dict[str, Any], id_column: str) -> pd.DataFrame:
 
 def flagged_points(points: pd.DataFrame) -> pd.DataFrame:
     """The flagged points, most anomalous first, as the table shows them."""
-    flagged = points[points["anomaly"].astype(bool)].sort_values(["score", "ds"], ascending=[False, True])
+    flagged = points[points["anomaly"].astype(bool)].sort_values(
+        ["score", "ds"], ascending=[False, True]
+    )
     table = flagged.rename(columns={"unique_id": "series"})[FLAGGED_COLUMNS].copy()
     table["ds"] = table["ds"].dt.strftime("%Y-%m-%d %H:%M:%S").str.removesuffix(" 00:00:00")
     for column in ("y", "lo", "hi", "score"):
