@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 SLOW = 180_000  # ms: a forecast on two shared cores, first call included
+DRAWN = 90_000  # ms: Plotly drawing a chart in a browser that shares those cores
 
 
 def expect(locator: Any) -> Any:
@@ -42,7 +43,8 @@ def traces(page: Any, elem_id: str) -> list[dict[str, Any]]:
     """Name, fill, x and y of every trace in a chart, as Plotly drew them (``gd._fullData``:
     numeric arrays arrive base64-encoded in ``gd.data`` and are decoded there)."""
     page.wait_for_function(
-        f"() => document.querySelector('#{elem_id} .js-plotly-plot')?._fullData?.length > 0"
+        f"() => document.querySelector('#{elem_id} .js-plotly-plot')?._fullData?.length > 0",
+        timeout=DRAWN,
     )
     return list(
         page.evaluate(

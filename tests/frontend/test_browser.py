@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.frontend.conftest import MODELS, OUTPUT_DIR, UPLOAD_CAP, Service, sign_in
-from tests.frontend.pages import SLOW, expect, traces, two_routes, upload
+from tests.frontend.pages import DRAWN, SLOW, expect, traces, two_routes, upload
 
 pytestmark = pytest.mark.cluster
 
@@ -97,7 +97,10 @@ def test_without_a_key_the_page_is_only_the_login_form(
     page = signed_out_page
     expect(page.get_by_text("Sign in with your Sapheneia API key as the password")).to_be_visible()
     expect(page.locator("input[type=password]")).to_be_visible()
-    for widget in ("#upload", "#sample", "#run-forecast", "#run-backtest", "#status"):
+    for widget in (
+        "#upload", "#sample", "#run-forecast", "#run-backtest", "#status", "#run-anomalies",
+        "#job-upload", "#submit-job", "#jobs-table",
+    ):  # fmt: skip
         expect(page.locator(widget)).to_have_count(0)
     assert service.recorder.calls == []
 
@@ -155,7 +158,8 @@ def test_backtest_tab(page: Any, service: Service, tmp_path: Path) -> None:
     for text in ("MASE", "WQL", "coverage_80", *MODELS):
         expect(metrics).to_contain_text(text)
     page.wait_for_function(
-        "() => document.querySelector('#backtest-plot .js-plotly-plot')?.data?.length > 0"
+        "() => document.querySelector('#backtest-plot .js-plotly-plot')?.data?.length > 0",
+        timeout=DRAWN,
     )
     names = page.evaluate(
         "() => document.querySelector('#backtest-plot .js-plotly-plot').data.map(t => t.name)"
