@@ -21,7 +21,7 @@ from deployments.auth import Caller
 from deployments.deps import CallerDep, GatewayDep, read_body
 from deployments.gateway import Gateway
 from deployments.jobs_state import TERMINAL, JobService, new_job_id
-from deployments.parsing import read_upload_form
+from deployments.parsing import body_format, read_upload_form
 from deployments.schemas import FORECAST_ERRORS, ColumnNames, error_responses, parse_body
 from sapheneia.data import checked_quantiles
 from sapheneia.data.formats import format_of, sniff
@@ -173,7 +173,7 @@ def jobs_router() -> APIRouter:
         job_id = new_job_id()
         raw = await read_body(request, gateway.limits.max_bytes)
         upload: tuple[str, bytes] | None = None
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        if body_format(request) == "multipart":
             body, upload = await uploaded_job(request)
         else:
             body = parse_body(JobRequest, raw)
