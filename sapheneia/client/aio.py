@@ -75,16 +75,21 @@ class AsyncClient(
     async def _models(self) -> list[dict[str, Any]]:
         return list((await self._send("GET", MODELS_PATH)).json()["models"])
 
-    async def _forecast(self, call: TableCall, chunks: list[Chunk]) -> pd.DataFrame:
+    async def _forecast(self, request: Callable[[], tuple[TableCall, list[Chunk]]]) -> pd.DataFrame:
+        call, chunks = request()
         slots = asyncio.Semaphore(self.max_concurrency)
         parts = await asyncio.gather(*(self._chunk(call, chunk, slots) for chunk in chunks))
         return forecast_frame([answer for part in parts for answer in part], call.columns.time_col)
 
-    async def _backtest(self, call: TableCall) -> Backtest:
+    async def _backtest(self, request: Callable[[], TableCall]) -> Backtest:
+        call = request()
         answer = (await self._send("POST", call.path, **call.upload())).json()
         return backtest_result(answer, call.columns.time_col)
 
-    async def _submit(self, kind: JobKind, data: pd.DataFrame | str, call: TableCall) -> AsyncJob:
+    async def _submit(
+        self, kind: JobKind, data: pd.DataFrame | str, request: Callable[[], TableCall]
+    ) -> AsyncJob:
+        call = request()
         body = (await self._send("POST", JOBS_PATH, **job_request(kind, data, call))).json()
         return self.job(str(body["job_id"]), call.columns.time_col)
 

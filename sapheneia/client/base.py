@@ -1,14 +1,16 @@
 """What ``Client`` and ``AsyncClient`` share: their settings and each method's request, written once.
 
-A method here builds its request and hands it to the subclass, which sends it, blocking or awaited,
-and returns the answer (``AsyncClient``'s is awaitable). So the two clients keep one signature and
-one docstring per method, and differ only in how they send.
+A method here says how to build its request and hands that to the subclass, which builds and sends
+it, blocking or awaited, and returns the answer (``AsyncClient``'s is awaitable, and a mistake in the
+arguments is raised when it is awaited, as any other error). So the two clients keep one signature
+and one docstring per method, and differ only in how they send.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import pandas as pd
@@ -83,26 +85,30 @@ class BaseClient(ABC, Generic[ModelsT, FrameT, BacktestT, JobT]):
         ``X_df`` (id, time and the covariate columns, ``h`` rows per series). ``model="auto"`` or
         ``"ensemble"`` choose per series among ``candidates`` (a ``model`` column says which);
         ``calibrate=True`` conformalises the quantiles (see the README's v2 section)."""
-        call = forecast_call(
-            df,
-            h,
-            model=model,
-            quantiles=quantiles,
-            X_df=X_df,
-            columns=Columns(id_col, time_col, target_col),
-            covariates=covariates,
-            context_length=context_length,
-            freq=freq,
-            candidates=list(candidates) if candidates is not None else None,
-            windows=windows,
-            metric=metric,
-            k=k,
-            calibrate=calibrate,
-        )
-        chunks = plan_chunks(
-            call.frame, id_col, self.max_series_per_request, self.max_request_bytes
-        )
-        return self._forecast(call, chunks)
+
+        def request() -> tuple[TableCall, list[Chunk]]:
+            call = forecast_call(
+                df,
+                h,
+                model=model,
+                quantiles=quantiles,
+                X_df=X_df,
+                columns=Columns(id_col, time_col, target_col),
+                covariates=covariates,
+                context_length=context_length,
+                freq=freq,
+                candidates=list(candidates) if candidates is not None else None,
+                windows=windows,
+                metric=metric,
+                k=k,
+                calibrate=calibrate,
+            )
+            chunks = plan_chunks(
+                call.frame, id_col, self.max_series_per_request, self.max_request_bytes
+            )
+            return call, chunks
+
+        return self._forecast(request)
 
     def backtest(
         self,
@@ -122,7 +128,8 @@ class BaseClient(ABC, Generic[ModelsT, FrameT, BacktestT, JobT]):
     ) -> BacktestT:
         """Rolling-origin evaluation of ``models`` on the same windows, in one request: metrics
         average over all series, so a frame is not split (submit a job for a very large one)."""
-        call = backtest_call(
+        request = partial(
+            backtest_call,
             df,
             h,
             models=models,
@@ -134,7 +141,7 @@ class BaseClient(ABC, Generic[ModelsT, FrameT, BacktestT, JobT]):
             context_length=context_length,
             freq=freq,
         )
-        return self._backtest(call)
+        return self._backtest(request)
 
     def submit(
         self,
@@ -152,20 +159,23 @@ class BaseClient(ABC, Generic[ModelsT, FrameT, BacktestT, JobT]):
         """A batch job over ``data`` (a frame, or a path or URL the server reads): ``kind`` and
         the options of ``forecast`` or ``backtest``. Returns at once with the job's handle."""
         columns = Columns(id_col, time_col, target_col)
-        return self._submit(kind, data, job_call(kind, data, h, model, models, columns, options))
+        request = partial(job_call, kind, data, h, model, models, columns, options)
+        return self._submit(kind, data, request)
 
     @abstractmethod
     def _models(self) -> ModelsT:
         """``GET /api/v2/models``'s list."""
 
     @abstractmethod
-    def _forecast(self, call: TableCall, chunks: list[Chunk]) -> FrameT:
+    def _forecast(self, request: Callable[[], tuple[TableCall, list[Chunk]]]) -> FrameT:
         """One request per chunk (a chunk refused as too large is sent in halves), as one frame."""
 
     @abstractmethod
-    def _backtest(self, call: TableCall) -> BacktestT:
+    def _backtest(self, request: Callable[[], TableCall]) -> BacktestT:
         """The whole frame in one request."""
 
     @abstractmethod
-    def _submit(self, kind: JobKind, data: pd.DataFrame | str, call: TableCall) -> JobT:
+    def _submit(
+        self, kind: JobKind, data: pd.DataFrame | str, request: Callable[[], TableCall]
+    ) -> JobT:
         """``POST /api/v2/jobs``, and the handle of the job it started."""

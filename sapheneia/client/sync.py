@@ -68,15 +68,20 @@ class Client(BaseClient[list[dict[str, Any]], pd.DataFrame, Backtest, Job]):
     def _models(self) -> list[dict[str, Any]]:
         return list(self._send("GET", MODELS_PATH).json()["models"])
 
-    def _forecast(self, call: TableCall, chunks: list[Chunk]) -> pd.DataFrame:
+    def _forecast(self, request: Callable[[], tuple[TableCall, list[Chunk]]]) -> pd.DataFrame:
+        call, chunks = request()
         answers = [answer for chunk in chunks for answer in self._chunk(call, chunk)]
         return forecast_frame(answers, call.columns.time_col)
 
-    def _backtest(self, call: TableCall) -> Backtest:
+    def _backtest(self, request: Callable[[], TableCall]) -> Backtest:
+        call = request()
         answer = self._send("POST", call.path, **call.upload()).json()
         return backtest_result(answer, call.columns.time_col)
 
-    def _submit(self, kind: JobKind, data: pd.DataFrame | str, call: TableCall) -> Job:
+    def _submit(
+        self, kind: JobKind, data: pd.DataFrame | str, request: Callable[[], TableCall]
+    ) -> Job:
+        call = request()
         body = self._send("POST", JOBS_PATH, **job_request(kind, data, call)).json()
         return self.job(str(body["job_id"]), call.columns.time_col)
 
