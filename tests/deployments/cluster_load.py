@@ -36,19 +36,14 @@ ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
 
 def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path, **more: Any) -> Any:
     """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head;
-    ``more``: further ``Settings`` fields (``jobs_uri=...``)."""
+    ``more``: further ``Settings`` fields (``jobs_uri=...``), or others' values."""
     from ray import serve
 
     from deployments.builder import build_app_with_settings
     from sapheneia.settings import Settings
 
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=state_dir,
-        rate_limit_per_minute=100_000,
-        **more,
-    )
+    fields = {"api_keys": API_KEY, "rate_limit_per_minute": 100_000, **more}
+    settings = Settings(data_dir=data_dir, state_dir=state_dir, **fields)
     app = build_app_with_settings(args, settings)
     board_on_head(app)
     serve.run(app, name=name, route_prefix=f"/{name}")

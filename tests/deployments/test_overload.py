@@ -98,21 +98,12 @@ def deploy(
     state_dir: Path,
     **settings: Any,
 ) -> str:
-    """``args`` as an application of its own at ``/<name>`` on the session's Serve instance."""
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
+    """``args`` as an application of its own at ``/<name>`` on the session's Serve instance, with
+    no rate limit in the way; its URL once every model has reported."""
+    from tests.deployments.cluster_load import deploy as deploy_app
     from tests.deployments.conftest import wait_until_reported
 
-    config = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=state_dir,
-        rate_limit_per_minute=10_000_000,
-        **settings,
-    )
-    serve.run(build_app_with_settings(args, config), name=name, route_prefix=f"/{name}")
+    deploy_app(name, args, state_dir, data_dir, rate_limit_per_minute=10_000_000, **settings)
     url = f"{serve_url}/{name}"
     wait_until_reported(url, {m["id"] for m in args["models"]}, timeout_s=120)
     return url
