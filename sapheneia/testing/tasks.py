@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sapheneia.tasks import ForecastTask
+from sapheneia.tasks import DEFAULT_QUANTILES, ForecastTask
 
 
 def make_task(
@@ -16,7 +16,7 @@ def make_task(
     horizon: int,
     *,
     freq: str = "D",
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
     group: str = "",
     start: str = "2024-01-01",
     dynamic_numerical: dict[str, np.ndarray] | None = None,
