@@ -18,17 +18,18 @@ from typing import Any
 import httpx
 import ray
 
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, board_on_head
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 
 # Four series of 120 points: an ETS fit takes a sizeable part of a second, so that a replica is
 # surely busy when it is killed.
 FOUR_SERIES = {
-    **forecast_request("auto-ets", "s0", series(120, seed=0), horizon=12),
+    **forecast_request("auto-ets", "s0", wavy_series(120, seed=0), horizon=12),
     "data": [
         {**row, "unique_id": f"s{i}"}
         for i in range(4)
-        for row in forecast_request("auto-ets", "s", series(120, seed=i), horizon=12)["data"]
+        for row in forecast_request("auto-ets", "s", wavy_series(120, seed=i), horizon=12)["data"]
     ],
 }
 ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}

@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import API_KEY, assert_error
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 
 ORIGIN = "https://forecasts.example"
 
@@ -85,7 +86,7 @@ def replica_pid(app: str, deployment: str) -> int:
 
 
 def test_a_request_whose_replica_dies_gets_503_and_the_model_comes_back(edge: str) -> None:
-    many = forecast_request("prophet", "s0", series(120, seed=0), horizon=12)
+    many = forecast_request("prophet", "s0", wavy_series(120, seed=0), horizon=12)
     many["data"] = [{**row, "unique_id": f"s{i}"} for i in range(60) for row in many["data"]]
     headers = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -103,7 +104,7 @@ def test_a_request_whose_replica_dies_gets_503_and_the_model_comes_back(edge: st
     assert int(response.headers["retry-after"]) >= 1
     # Serve restarts the replica; the model is ready again well within 30 s.
     assert wait_ready(edge, timeout_s=30) < 30
-    small = forecast_request("prophet", "s", series(60, seed=1), horizon=6)
+    small = forecast_request("prophet", "s", wavy_series(60, seed=1), horizon=6)
     assert httpx.post(f"{edge}/api/v2/forecast", json=small, headers=headers, timeout=60).is_success
 
 

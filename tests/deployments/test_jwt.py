@@ -463,9 +463,10 @@ def jwt_url(
 def test_a_jwt_works_over_http_on_serve(jwt_url: str) -> None:
     """Through Ray Serve's proxy to the ingress replica (the options travelled with the secret)
     and on to a model."""
-    from tests.deployments.test_served_timesfm import forecast_request, series
+    from sapheneia.testing import wavy_series
+    from tests.deployments.test_served_timesfm import forecast_request
 
-    body = forecast_request("seasonal-naive", "s1", series(60, seed=1), horizon=7)
+    body = forecast_request("seasonal-naive", "s1", wavy_series(60, seed=1), horizon=7)
     response = httpx.post(
         f"{jwt_url}/api/v2/forecast", json=body, headers=bearer(hs256()), timeout=60
     )

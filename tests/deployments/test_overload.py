@@ -27,8 +27,9 @@ import pytest
 
 from bench.open_loop import Outcome, Shot, offer
 from bench.soak import serve_pids
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import API_KEY, assert_error
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 
 SLOW_ADAPTER = "tests.deployments.slow_model:SlowNaiveAdapter"
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
@@ -164,7 +165,7 @@ def narrow(
 
 
 def body(model_id: str, n_series: int = 1) -> bytes:
-    request = forecast_request(model_id, "s0", series(48, seed=0), horizon=6)
+    request = forecast_request(model_id, "s0", wavy_series(48, seed=0), horizon=6)
     request["data"] = [
         {**row, "unique_id": f"s{i}"} for i in range(n_series) for row in request["data"]
     ]
