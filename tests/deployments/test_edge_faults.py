@@ -26,35 +26,23 @@ ORIGIN = "https://forecasts.example"
 
 @pytest.fixture(scope="module")
 def edge(serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from ray import serve
+    from tests.deployments.cluster_load import SMALL, own_app
 
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("edge-state"),
-        cors_origins=ORIGIN,
-        max_request_bytes=1024 * 1024,
-        rate_limit_per_minute=100_000,
-    )
     args = {
         "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1}},
+        "ingress": {"ray_actor_options": SMALL},
         "models": [
             {
                 "id": "prophet",
-                "ray_actor_options": {"num_cpus": 0.1},
+                "ray_actor_options": SMALL,
                 "options": {"uncertainty_samples": 200, "timeout_s": 60},
             }
         ],
     }
-    serve.run(build_app_with_settings(args, settings), name="edge", route_prefix="/edge")
-    url = f"{serve_url}/edge"
-    wait_ready(url, timeout_s=120)
-    yield url
-    serve.delete("edge")
+    state = tmp_path_factory.mktemp("edge-state")
+    caps = {"cors_origins": ORIGIN, "max_request_bytes": 1024 * 1024}
+    with own_app(serve_url, "edge", data_dir, state, args, **caps) as url:
+        yield url
 
 
 def wait_ready(url: str, timeout_s: float) -> float:

@@ -430,34 +430,12 @@ def jwt_url(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """An application of its own on the session's Serve instance (``/jwt``), with HS256 on."""
-    from ray import serve
+    from tests.deployments.cluster_load import own_app
 
-    from deployments.builder import build_app_with_settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("jwt-state"),
-        jwt_hs256_secret=SECRET,
-        jwt_audience=AUDIENCE,
-        rate_limit_per_minute=100_000,
-    )
-    args = {
-        "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1}},
-        "models": [{"id": "seasonal-naive", "ray_actor_options": {"num_cpus": 0.1}}],
-    }
-    serve.run(build_app_with_settings(args, settings), name="jwt", route_prefix="/jwt")
-    url = f"{serve_url}/jwt"
-    deadline = time.monotonic() + 120
-    while (
-        httpx.get(f"{url}/health", timeout=5).json()["models"]["seasonal-naive"]["status"]
-        != "ready"
-    ):
-        assert time.monotonic() < deadline, "seasonal-naive not ready on /jwt"
-        time.sleep(0.5)
-    yield url
-    serve.delete("jwt")
+    state = tmp_path_factory.mktemp("jwt-state")
+    secret = {"jwt_hs256_secret": SECRET, "jwt_audience": AUDIENCE}
+    with own_app(serve_url, "jwt", data_dir, state, **secret) as url:
+        yield url
 
 
 def test_a_jwt_works_over_http_on_serve(jwt_url: str) -> None:
