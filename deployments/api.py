@@ -15,7 +15,6 @@ from deployments.deps import check_key, read_body
 from deployments.errors import (
     REQUEST_ID_HEADER,
     echoed_request_id,
-    error_response,
     install_error_handlers,
     sapheneia_error_response,
     server_error_response,
@@ -100,7 +99,7 @@ def create_api(gateway: Gateway) -> FastAPI:
             except SapheneiaError as error:
                 return sapheneia_error_response(request, error)
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            return error_response(request, 413, "payload_too_large", too_large)
+            return sapheneia_error_response(request, PayloadTooLarge(too_large))
         try:
             if length is None and request.method == "POST":
                 # A chunked body declares no size: read it here under the cap (Starlette replays
@@ -108,7 +107,7 @@ def create_api(gateway: Gateway) -> FastAPI:
                 await read_body(request, max_bytes)
             response = await call_next(request)
         except PayloadTooLarge:
-            return error_response(request, 413, "payload_too_large", too_large)
+            return sapheneia_error_response(request, PayloadTooLarge(too_large))
         except Exception:
             # Answered here, inside the CORS middleware, so a 500 carries CORS headers too.
             return server_error_response(request)

@@ -19,7 +19,7 @@ from deployments.jobs_state import JobOptions
 from deployments.jwt_auth import jwt_options
 from deployments.model_server import BatchSettings, ModelServer
 from deployments.options import IngressOptions
-from deployments.serve_options import SERVE_KEYS, ServeOptions
+from deployments.serve_options import SERVE_KEYS, ServeOptions, StrictActorOptions
 from deployments.traffic import TrafficRoute
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
@@ -101,7 +101,10 @@ class IngressEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     num_replicas: int = Field(default=1, ge=1)
-    ray_actor_options: dict[str, Any] = Field(default_factory=lambda: {"num_cpus": 0.5})
+    # Serve's schema, strictly, as for the models: a typo fails with the key's name.
+    ray_actor_options: StrictActorOptions = Field(
+        default_factory=lambda: StrictActorOptions(num_cpus=0.5)
+    )
     max_ongoing_requests: int = Field(default=256, ge=1)
     max_queued_requests: int = Field(
         default=256,
@@ -301,7 +304,7 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
         serve.ingress()(Ingress),
         name="ingress",
         num_replicas=parsed.ingress.num_replicas,
-        ray_actor_options=parsed.ingress.ray_actor_options,
+        ray_actor_options=parsed.ingress.ray_actor_options.model_dump(exclude_unset=True),
         max_ongoing_requests=parsed.ingress.max_ongoing_requests,
         max_queued_requests=parsed.ingress.max_queued_requests,
         # The proxy answers this rejection itself, in plain text: only status and header can be set.

@@ -12,7 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sapheneia.errors import InvalidInput, SapheneiaError
+from sapheneia.errors import (
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    SapheneiaError,
+)
 
 logger = logging.getLogger("ray.serve")
 
@@ -20,13 +26,13 @@ logger = logging.getLogger("ray.serve")
 # app in this header and returns it in the response header; the error body repeats it.
 REQUEST_ID_HEADER = "X-Request-ID"
 
-# Codes of errors raised by the HTTP framework itself (routing, form parsing) rather than by us;
-# every other code is a class in sapheneia/errors.py. The README's table lists both.
-HTTP_CODES = {
-    400: "invalid_input",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
+# The classes of errors the HTTP framework itself answers (routing, form parsing), by status; like
+# every other code a caller can see, theirs are in sapheneia/errors.py, and in the README's table.
+HTTP_ERRORS: dict[int, type[SapheneiaError]] = {
+    400: InvalidInput,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
 }
 
 
@@ -95,7 +101,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         status = error.status_code
-        code = HTTP_CODES.get(status, "invalid_input" if status < 500 else "internal_error")
+        fallback = InvalidInput if status < 500 else SapheneiaError
+        code = HTTP_ERRORS.get(status, fallback).code
         return error_response(request, status, code, str(error.detail))
 
 
@@ -113,5 +120,8 @@ def server_error_response(request: Request) -> JSONResponse:
     data. Logged with the traceback under the request id the caller can quote."""
     logger.exception("unhandled error in request %s", request_id(request))
     return error_response(
-        request, 500, "internal_error", "internal error; quote the request id to the operator"
+        request,
+        SapheneiaError.status,
+        SapheneiaError.code,
+        "internal error; quote the request id to the operator",
     )

@@ -21,7 +21,7 @@ import ray
 from pydantic import BaseModel, ConfigDict, Field
 
 from sapheneia.data import DataLimits
-from sapheneia.errors import SapheneiaError
+from sapheneia.errors import DataError, SapheneiaError
 from sapheneia.jobs.output import Location
 from sapheneia.jobs.spec import Engine
 
@@ -82,15 +82,23 @@ class JobRunner:
                 s3_endpoint=s3_endpoint,
             )
         except SapheneiaError as error:
-            return {"status": "failed", "error": {"code": error.code, "message": error.message}}
+            return failed(error)
         except Exception:
             logger.exception("job %s failed", job_id)
-            message = f"the job failed on the server; quote job id {job_id} to the operator"
-            return {"status": "failed", "error": {"code": "internal_error", "message": message}}
+            return failed(
+                SapheneiaError(
+                    f"the job failed on the server; quote job id {job_id} to the operator"
+                )
+            )
         if progress.series_total and progress.series_failed == progress.series_total:
-            failure = {"code": "data_error", "message": "every series failed; see the job's errors"}
-            return {"status": "failed", "error": failure, "progress": progress.as_dict()}
+            every = DataError("every series failed; see the job's errors")
+            return {**failed(every), "progress": progress.as_dict()}
         return {"status": "succeeded", "progress": progress.as_dict()}
+
+
+def failed(error: SapheneiaError) -> dict[str, Any]:
+    """A job's outcome when it failed with ``error`` (its code and message, as a route's would)."""
+    return {"status": "failed", "error": {"code": error.code, "message": error.message}}
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=64)  # type: ignore[call-overload]
@@ -161,11 +169,8 @@ class JobBoard:
                         outcome = ray.get(ref)
                     except Exception:
                         logger.exception("job %s: its runner died", job_id)
-                        message = "the job's runner stopped; submit the job again"
-                        outcome = {
-                            "status": "failed",
-                            "error": {"code": "internal_error", "message": message},
-                        }
+                        stopped = "the job's runner stopped; submit the job again"
+                        outcome = failed(SapheneiaError(stopped))
                     self._finish(self.records[job_id], outcome)
             queued = sorted(
                 (r for r in self.records.values() if r["status"] == "queued"),

@@ -9,10 +9,10 @@ JSON: the request model with inline ``data`` rows or a ``source`` (path or URL).
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import pandas as pd
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
@@ -24,27 +24,55 @@ from sapheneia.errors import InvalidInput, UnsupportedFormat
 Body = TypeVar("Body", bound=TableRequest)
 Form = TypeVar("Form", bound=BaseModel)
 
+BodyFormat = Literal["json", "multipart"]
+#: Each body format: the Content-Type that announces it, and how a refusal names it.
+BODY_FORMATS: dict[BodyFormat, tuple[str, str]] = {
+    "json": ("application/json", "application/json"),
+    "multipart": (
+        "multipart/form-data",
+        "multipart/form-data with a 'file' and a 'request' part",
+    ),
+}
+
+
+def body_format(
+    request: Request, accepted: tuple[BodyFormat, ...] = ("json", "multipart")
+) -> BodyFormat:
+    """Which of ``accepted`` the body is, by its Content-Type; any other type is one 400
+    ``unsupported_format`` naming what the route takes, the same on every route with a body."""
+    content_type = request.headers.get("content-type", "")
+    for kind in accepted:
+        if content_type.startswith(BODY_FORMATS[kind][0]):
+            return kind
+    takes = " or ".join(BODY_FORMATS[kind][1] for kind in accepted)
+    raise UnsupportedFormat(f"unsupported content type '{content_type or 'none'}': send {takes}")
+
+
+async def json_only(request: Request) -> None:
+    """For routes whose body FastAPI validates as JSON (v1): a body of another type is refused as
+    the table routes refuse it. A route whose body may be left out takes a bare request."""
+    if await request.body():
+        body_format(request, ("json",))
+
+
+#: A route parameter (after the caller's, so a refused key is answered first) for ``json_only``.
+JsonOnly = Annotated[None, Depends(json_only)]
+
 
 async def parse_table_request(
     request: Request, model: type[Body], sources: SourceLoader
 ) -> tuple[Body, pd.DataFrame]:
     """The validated request and its table."""
-    content_type = request.headers.get("content-type", "")
     limits = sources.limits
     key = request.state.caller.key_digest
-    if content_type.startswith("application/json"):
+    if body_format(request) == "json":
         body = parse_body(model, await read_body(request, limits.max_bytes))
         source: Any = body.data if body.data is not None else body.source
         return body, await sources.load(source, key)
-    if content_type.startswith("multipart/form-data"):
-        await read_body(request, limits.max_bytes)  # the cap holds before the form is parsed
-        body, upload = await read_upload_form(request, model)
-        content = await upload.read()
-        return body, await sources.load(content, key, filename=upload.filename or "upload.csv")
-    raise UnsupportedFormat(
-        f"unsupported content type '{content_type or 'none'}': send application/json or "
-        "multipart/form-data with a 'file' and a 'request' part"
-    )
+    await read_body(request, limits.max_bytes)  # the cap holds before the form is parsed
+    body, upload = await read_upload_form(request, model)
+    content = await upload.read()
+    return body, await sources.load(content, key, filename=upload.filename or "upload.csv")
 
 
 async def read_upload_form(request: Request, model: type[Form]) -> tuple[Form, UploadFile]:

@@ -21,7 +21,7 @@ from deployments.auth import Caller
 from deployments.deps import CallerDep, GatewayDep, read_body
 from deployments.gateway import Gateway
 from deployments.jobs_state import TERMINAL, JobService, new_job_id
-from deployments.parsing import read_upload_form
+from deployments.parsing import body_format, read_upload_form
 from deployments.schemas import FORECAST_ERRORS, ColumnNames, error_responses, parse_body
 from sapheneia.data import checked_quantiles
 from sapheneia.data.formats import format_of, sniff
@@ -35,6 +35,7 @@ from sapheneia.errors import (
 )
 from sapheneia.jobs import JobSpec
 from sapheneia.jobs.output import Location
+from sapheneia.tasks import DEFAULT_QUANTILES
 
 JOB_EXAMPLE: dict[str, Any] = {
     "kind": "forecast",
@@ -62,7 +63,7 @@ class JobRequest(ColumnNames):
         default=None, min_length=1, max_length=8, description="backtest: model ids to compare."
     )
     horizon: int = Field(ge=1, le=10000, description="Steps ahead to forecast.")
-    quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+    quantiles: list[float] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
     context_length: int | None = Field(default=None, ge=1, le=16384)
     freq: str | None = Field(default=None, description="Pandas alias; inferred when omitted.")
     n_windows: int = Field(default=3, ge=1, le=50, description="backtest: forecast origins.")
@@ -172,7 +173,7 @@ def jobs_router() -> APIRouter:
         job_id = new_job_id()
         raw = await read_body(request, gateway.limits.max_bytes)
         upload: tuple[str, bytes] | None = None
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        if body_format(request) == "multipart":
             body, upload = await uploaded_job(request)
         else:
             body = parse_body(JobRequest, raw)

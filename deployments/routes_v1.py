@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from deployments.audit import note
 from deployments.deps import AdminDep, CallerDep, GatewayDep
 from deployments.gateway import model_state
+from deployments.parsing import JsonOnly
 from deployments.routes_discovery import answered_by, public_version, without_paths
 from deployments.schemas import (
     AUTHENTICATED_ERRORS,
@@ -58,7 +59,11 @@ def v1_router() -> APIRouter:
 
     @router.post("/initialization", responses=error_responses(400, 403, 409, 503))
     async def initialization(
-        model: str, gateway: GatewayDep, _: AdminDep, body: InitializationRequest | None = None
+        model: str,
+        gateway: GatewayDep,
+        _: AdminDep,
+        _json: JsonOnly,
+        body: InitializationRequest | None = None,
     ) -> dict[str, Any]:
         """Load the model on every replica (admin key; 409 while it is already initializing).
 
@@ -121,6 +126,7 @@ def v1_router() -> APIRouter:
         request: Request,
         gateway: GatewayDep,
         caller: CallerDep,
+        _json: JsonOnly,
     ) -> dict[str, Any]:
         """Forecast one series from a file or URL, answered in the earlier product's shape."""
         started = time.perf_counter()

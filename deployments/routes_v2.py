@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -72,26 +73,44 @@ def output_columns(
     return {"unique_id": columns.pop("unique_id"), "model": model, **columns}
 
 
-def forecast_json(
-    results: list[ForecastResult],
-    body: ForecastRequest,
-    model_id: str,
-    metadata: dict[str, Any],
-    models: list[str] | None = None,
-    history: pd.DataFrame | None = None,
-    extra: dict[str, Any] | None = None,
-) -> str:
-    columns = output_columns(results, models)
-    columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
-    names = [body.id_column if n == "unique_id" else n for n in columns]
-    values = [c.tolist() for c in columns.values()]
-    rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-    payload: dict[str, Any] = {"model": model_id, "forecast": rows, "metadata": metadata}
-    if history is not None:
-        payload["history"] = json_rows(history, body.id_column)
-    payload |= extra or {}  # auto / ensemble: 'selection'; calibrate: 'calibration'
-    # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
-    return json.dumps(payload, allow_nan=False)
+@dataclass
+class ForecastAnswer:
+    """What a forecast answers with, before it is written as JSON or CSV."""
+
+    results: list[ForecastResult]
+    body: ForecastRequest
+    model_id: str
+    metadata: dict[str, Any]
+    models: list[str] | None = None  # per result, where it is not model_id for all
+    history: pd.DataFrame | None = None  # in-sample one-step fits, for history: true
+    extra: dict[str, Any] | None = None  # auto / ensemble: 'selection'; calibrate: 'calibration'
+
+    def as_json(self) -> str:
+        columns = output_columns(self.results, self.models)
+        columns["ds"] = np.asarray(iso_timestamps(self.results), dtype=object)
+        names = [self.body.id_column if n == "unique_id" else n for n in columns]
+        values = [c.tolist() for c in columns.values()]
+        rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+        payload: dict[str, Any] = {
+            "model": self.model_id,
+            "forecast": rows,
+            "metadata": self.metadata,
+        }
+        if self.history is not None:
+            payload["history"] = json_rows(self.history, self.body.id_column)
+        payload |= self.extra or {}
+        # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
+        return json.dumps(payload, allow_nan=False)
+
+    def as_csv(self) -> str:
+        table = pd.DataFrame(output_columns(self.results, self.models))
+        if self.history is not None:
+            # One table for both: a 'kind' column tells the fitted history rows from the forecast.
+            table = pd.concat(
+                [self.history.assign(kind="history"), table.assign(kind="forecast")],
+                ignore_index=True,
+            )
+        return table.rename(columns={"unique_id": self.body.id_column}).to_csv(index=False)
 
 
 def model_headers(version: dict[str, str | None]) -> dict[str, str]:
@@ -100,24 +119,6 @@ def model_headers(version: dict[str, str | None]) -> dict[str, str]:
         for name, value in version.items()
         if value is not None
     }
-
-
-def forecast_csv(
-    results: list[ForecastResult],
-    body: ForecastRequest,
-    model_id: str,
-    metadata: dict[str, Any],
-    models: list[str] | None = None,
-    history: pd.DataFrame | None = None,
-    extra: dict[str, Any] | None = None,
-) -> str:
-    table = pd.DataFrame(output_columns(results, models))
-    if history is not None:
-        # One table for both: a 'kind' column tells the fitted history rows from the forecast.
-        table = pd.concat(
-            [history.assign(kind="history"), table.assign(kind="forecast")], ignore_index=True
-        )
-    return table.rename(columns={"unique_id": body.id_column}).to_csv(index=False)
 
 
 def v2_router() -> APIRouter:
@@ -200,7 +201,6 @@ def v2_router() -> APIRouter:
                 gateway.forecast(model_id, tasks), gateway, model_id, body, frame
             )
         as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
-        shape = forecast_csv if as_csv else forecast_json
         metadata = {
             "model_version": (
                 None
@@ -249,12 +249,9 @@ def v2_router() -> APIRouter:
             }
         # Shaping many series takes tens of milliseconds: off the event loop, so that other
         # requests keep flowing to the models meanwhile.
-        if len(results) > INLINE_SERIES:
-            content = await asyncio.to_thread(
-                shape, results, body, model_id, metadata, models, history, extra
-            )
-        else:
-            content = shape(results, body, model_id, metadata, models, history, extra)
+        answer = ForecastAnswer(results, body, model_id, metadata, models, history, extra)
+        shape = answer.as_csv if as_csv else answer.as_json
+        content = await asyncio.to_thread(shape) if len(results) > INLINE_SERIES else shape()
         # The CSV body has no metadata: the headers say which model answered (and which MLflow
         # run recorded it), for both formats.
         headers = (

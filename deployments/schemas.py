@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from deployments.errors import invalid_input
 from sapheneia.data import ColumnRoles
-from sapheneia.tasks import ColumnRole, CovariateRole
+from sapheneia.tasks import DEFAULT_QUANTILES, ColumnRole, CovariateRole
 
 SEED_EXAMPLE: dict[str, Any] = {
     "data_source_url_or_path": "sample_data.csv",
@@ -134,7 +134,7 @@ class TableRequest(ColumnNames):
     """What forecast and backtest requests share: the rows, their columns, quantiles, context."""
 
     quantiles: list[float] = Field(
-        default_factory=lambda: [0.1, 0.5, 0.9], description="Levels in (0, 1)."
+        default_factory=lambda: list(DEFAULT_QUANTILES), description="Levels in (0, 1)."
     )
     data: list[dict[str, object]] | None = Field(
         default=None, description="Rows in long format; future covariate rows have an empty target."

@@ -11,6 +11,7 @@ import pandas as pd
 
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.errors import SapheneiaError
+from sapheneia.tasks import DEFAULT_QUANTILES
 
 DEFAULT_MODELS_DIR = Path("configs/models")
 
@@ -319,7 +320,9 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--model", "-m", required=True)
     batch.add_argument("--horizon", "-H", type=int, required=True)
     batch.add_argument("--out", "-o", required=True, help="output folder (or s3:// prefix)")
-    batch.add_argument("--quantiles", default="0.1,0.5,0.9", help="comma-separated levels")
+    batch.add_argument(
+        "--quantiles", default=",".join(map(str, DEFAULT_QUANTILES)), help="comma-separated levels"
+    )
     batch.add_argument("--freq", default=None, help="pandas alias; inferred when omitted")
     batch.add_argument("--id-column", default="unique_id")
     batch.add_argument("--timestamp-column", default="ds")

@@ -94,6 +94,20 @@ class PayloadTooLarge(SapheneiaError):
     code = "payload_too_large"
 
 
+class NotFound(SapheneiaError):
+    """No such route (an old server, or a wrong base URL): answered by the HTTP framework."""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(SapheneiaError):
+    """The route exists with another method: answered by the HTTP framework."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
 class ModelNotFound(SapheneiaError):
     status = 404
     code = "model_not_found"

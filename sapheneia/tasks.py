@@ -13,17 +13,20 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-#: What a covariate column is: changes over time (with known future values) or fixed per series.
-CovariateRole = Literal[
-    "dynamic_numerical", "dynamic_categorical", "static_numerical", "static_categorical"
-]
+#: A covariate that changes over time (history, and known future values where sent).
+DynamicRole = Literal["dynamic_numerical", "dynamic_categorical"]
+#: What a covariate column is: changes over time, or fixed per series.
+CovariateRole = Literal[DynamicRole, "static_numerical", "static_categorical"]
 #: A column's role in the earlier product's ``data_definition``: the target or a covariate.
 ColumnRole = Literal["target", CovariateRole]
 COVARIATE_ROLES: tuple[CovariateRole, ...] = get_args(CovariateRole)
+DYNAMIC_ROLES: tuple[DynamicRole, ...] = get_args(DynamicRole)
 
 #: Q10..Q90: the levels of TimesFM, Chronos-Bolt and FlowState heads, and of the earlier
 #: product's ``quantile_indices`` 1-9.
 DECILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: The levels answered when a request names none: the median and the 80% interval.
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 
 
 @dataclass

@@ -6,12 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
+# .env for the Ray workers too (they run elsewhere and read no .env); what the environment already
+# sets wins over it, as in the settings that `sapheneia pull` and the server read.
+if [ -f .env ]; then
+  given="$(export -p)"
+  set -a; . ./.env; set +a
+  eval "$given"
+fi
 # Ray workers run in their own directories: hand them absolute paths through the environment that
 # `ray start` passes on to them.
 export SAPHENEIA_DATA_DIR="$(realpath -m "${SAPHENEIA_DATA_DIR:-data}")"
 export SAPHENEIA_STATE_DIR="$(realpath -m "${SAPHENEIA_STATE_DIR:-.sapheneia}")"
 export SAPHENEIA_MODEL_DIR="$(realpath -m "${SAPHENEIA_MODEL_DIR:-models}")"
-if [ -f .env ]; then set -a; . ./.env; set +a; fi
 mkdir -p "$SAPHENEIA_DATA_DIR"
 # Tell the operator where the API key is before anything else (generated owner-only if none is set).
 sapheneia keys

@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +152,46 @@ def test_run_and_the_image_start_ray_through_the_same_script() -> None:
     assert "scripts/ray_head.sh" in (ROOT / "scripts" / "run.sh").read_text()
     assert "scripts/ray_head.sh" in (ROOT / "scripts" / "docker_start.sh").read_text()
     assert "ray start --head" not in (ROOT / "scripts" / "run.sh").read_text()
+
+
+def run_script_env(root: Path, env: dict[str, str]) -> dict[str, str]:
+    """The environment ``serve run`` gets from scripts/run.sh in a copy of the project at ``root``
+    (joining a cluster, ``RAY_ADDRESS``, so no head starts; ``sapheneia`` and ``serve`` are
+    stand-ins)."""
+    (root / "scripts").mkdir()
+    (root / "scripts" / "run.sh").write_text((ROOT / "scripts" / "run.sh").read_text())
+    bin_dir = root / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "sapheneia").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "serve").write_text(f'#!/bin/sh\nenv > "{root}/serve.env"\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SAPHENEIA_")}
+    script_env = base | {"VENV": "venv", "RAY_ADDRESS": "127.0.0.1:1"} | env
+    subprocess.run(["bash", str(root / "scripts" / "run.sh")], env=script_env, check=True)
+    lines = (root / "serve.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def settings_model_dir(root: Path, env: dict[str, str]) -> str:
+    """Where ``sapheneia pull``, run at ``root`` with ``env``, writes: the settings' model_dir."""
+    code = "from sapheneia.settings import Settings; print(Settings().model_dir)"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SAPHENEIA_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=base | env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("given", [{}, {"SAPHENEIA_MODEL_DIR": "/srv/weights"}])
+def test_the_server_reads_weights_where_pull_writes_them_with_a_dot_env(
+    tmp_path: Path, given: dict[str, str]
+) -> None:
+    # A relative path in .env: Ray workers run in other directories, so the script hands them the
+    # absolute one; and the environment wins over .env, as it does for the settings pull reads.
+    (tmp_path / ".env").write_text("SAPHENEIA_MODEL_DIR=weights\nSAPHENEIA_DATA_DIR=tables\n")
+    served = run_script_env(tmp_path, given)
+    assert served["SAPHENEIA_MODEL_DIR"] == settings_model_dir(tmp_path, given)
+    assert served["SAPHENEIA_MODEL_DIR"] == given.get("SAPHENEIA_MODEL_DIR", f"{tmp_path}/weights")
+    assert served["SAPHENEIA_DATA_DIR"] == f"{tmp_path}/tables"

@@ -41,20 +41,8 @@ class SapheneiaAPIError(server.SapheneiaError):
 class InternalError(SapheneiaAPIError):
     """500 ``internal_error``: a server fault; quote ``request_id`` to the operator."""
 
-    status = 500
-    code = "internal_error"
-
-
-class NotFound(SapheneiaAPIError):
-    """404 ``not_found``: no such route (an old server, or a wrong base URL)."""
-
-    status = 404
-    code = "not_found"
-
-
-class MethodNotAllowed(SapheneiaAPIError):
-    status = 405
-    code = "method_not_allowed"
+    status = server.SapheneiaError.status
+    code = server.SapheneiaError.code
 
 
 def _mirror() -> dict[str, type[SapheneiaAPIError]]:
@@ -81,7 +69,6 @@ def _mirror() -> dict[str, type[SapheneiaAPIError]]:
         mirrored[cls] = type(cls.__name__, (parent, cls), namespace)
     del mirrored[server.SapheneiaError]  # its code, internal_error, is InternalError's
     classes: list[type[SapheneiaAPIError]] = [InternalError, *mirrored.values()]
-    classes += [NotFound, MethodNotAllowed]
     return {cls.code: cls for cls in classes}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pandas as pd
@@ -15,6 +15,8 @@ from sapheneia.client.results import JobState, job_result, job_state
 
 Send = Callable[..., httpx.Response]
 AsyncSend = Callable[..., Awaitable[httpx.Response]]
+SendT = TypeVar("SendT")
+SleepT = TypeVar("SleepT")
 
 
 class Deadline:
@@ -43,19 +45,22 @@ def cancelled(job_id: str, response: httpx.Response) -> JobState | None:
     return job_state(job_id, response.json()) if response.content else None
 
 
-class Job:
-    """A job on the server: ``status()``, ``wait(progress=True)``, ``result()``, ``cancel()``."""
+class JobHandle(Generic[SendT, SleepT]):
+    """What ``Job`` and ``AsyncJob`` hold: the job's id and route, how to send and to wait."""
 
-    def __init__(
-        self, send: Send, sleep: Callable[[float], Any], job_id: str, time_col: str = "ds"
-    ) -> None:
-        self._send, self._sleep = send, sleep
+    def __init__(self, send: SendT, sleep: SleepT, job_id: str, time_col: str = "ds") -> None:
+        self._send: SendT = send
+        self._sleep: SleepT = sleep
         self.job_id = job_id
         self.time_col = time_col
         self.path = f"{JOBS_PATH}/{job_id}"
 
     def __repr__(self) -> str:
-        return f"Job({self.job_id!r})"
+        return f"{type(self).__name__}({self.job_id!r})"
+
+
+class Job(JobHandle[Send, Callable[[float], Any]]):
+    """A job on the server: ``status()``, ``wait(progress=True)``, ``result()``, ``cancel()``."""
 
     def status(self) -> JobState:
         return job_state(self.job_id, self._send("GET", self.path).json())
@@ -82,23 +87,8 @@ class Job:
         return cancelled(self.job_id, self._send("DELETE", self.path)) or self.status()
 
 
-class AsyncJob:
+class AsyncJob(JobHandle[AsyncSend, Callable[[float], Awaitable[Any]]]):
     """``Job``'s twin for ``AsyncClient``: the same methods, awaited."""
-
-    def __init__(
-        self,
-        send: AsyncSend,
-        sleep: Callable[[float], Awaitable[Any]],
-        job_id: str,
-        time_col: str = "ds",
-    ) -> None:
-        self._send, self._sleep = send, sleep
-        self.job_id = job_id
-        self.time_col = time_col
-        self.path = f"{JOBS_PATH}/{job_id}"
-
-    def __repr__(self) -> str:
-        return f"AsyncJob({self.job_id!r})"
 
     async def status(self) -> JobState:
         return job_state(self.job_id, (await self._send("GET", self.path)).json())

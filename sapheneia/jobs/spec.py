@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles
-from sapheneia.tasks import CovariateRole
+from sapheneia.tasks import DEFAULT_QUANTILES, CovariateRole
 
 JobKind = Literal["forecast", "backtest"]
 
@@ -37,7 +37,7 @@ class JobSpec(BaseModel):
     kind: JobKind = "forecast"
     models: list[ModelConfig] = Field(min_length=1)
     horizon: int = Field(ge=1)
-    quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+    quantiles: list[float] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
     context_length: int | None = None
     freq: str | None = None
     n_windows: int = 3

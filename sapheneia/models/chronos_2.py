@@ -24,15 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sapheneia.models.base import Capabilities, NativeForecast
 from sapheneia.models.chronos_pipeline import ChronosPipelineAdapter
-from sapheneia.tasks import ForecastTask
+from sapheneia.tasks import DECILES, ForecastTask
 
-CHRONOS_2_QUANTILES = (
-    0.01,
-    0.05,
-    *(round(0.1 * i, 1) for i in range(1, 10)),
-    0.95,
-    0.99,
-)
+CHRONOS_2_QUANTILES = (0.01, 0.05, *DECILES, 0.95, 0.99)
 
 
 class Chronos2Options(BaseModel):

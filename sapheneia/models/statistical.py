@@ -124,13 +124,15 @@ class StatisticalAdapter(ModelAdapter):
     @classmethod
     def parse_options(cls, config: ModelConfig) -> BaseModel:
         """The adapter's options, and the rest checked against the statsforecast class's settings
-        (``season_length`` is the adapter's: it follows each series' frequency)."""
+        (``season_length`` is the adapter's: it follows each series' frequency; a setting named
+        like one of the adapter's options, AutoARIMA's ``method``, is the adapter's)."""
         options = cast(StatisticalOptions, super().parse_options(config))
         method = method_of(config.id, options)
         import statsforecast.models
 
         model_class = getattr(statsforecast.models, MODEL_CLASSES[method])
-        settings = set(inspect.signature(model_class).parameters) - {"season_length"}
+        own = {"season_length", *StatisticalOptions.model_fields}
+        settings = set(inspect.signature(model_class).parameters) - own
         unknown = sorted(set(options.model_extra or {}) - settings)
         if unknown:
             valid = ", ".join(["max_context", "method", *sorted(settings)])

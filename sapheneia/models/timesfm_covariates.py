@@ -23,7 +23,7 @@ from sapheneia.errors import (
 )
 from sapheneia.models.base import NativeForecast
 from sapheneia.models.requirements import importable
-from sapheneia.tasks import COVARIATE_ROLES, DECILES, ForecastTask
+from sapheneia.tasks import COVARIATE_ROLES, DECILES, DYNAMIC_ROLES, ForecastTask
 
 #: Quantile levels of every TimesFM output head; output index 0 is the mean, 1..9 these levels.
 TIMESFM_LEVELS = DECILES
@@ -98,7 +98,7 @@ def covariate_arguments(tasks: Sequence[ForecastTask]) -> dict[str, Any]:
                     f"{sorted(getattr(first, role))}; give every series of a request the same "
                     "covariate columns"
                 )
-        for role in ("dynamic_numerical", "dynamic_categorical"):
+        for role in DYNAMIC_ROLES:
             for name, values in getattr(task, role).items():
                 if len(values) != len(task.context) + task.horizon:
                     raise MissingFutureCovariates(

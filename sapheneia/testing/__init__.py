@@ -8,10 +8,13 @@ from sapheneia.testing.checkpoints import (
     write_tiny_timesfm_2p0_original,
     write_tiny_timesfm_3p0,
 )
-from sapheneia.testing.tasks import make_task
+from sapheneia.testing.tasks import covariate_task, make_task, result_of, wavy_series
 
 __all__ = [
+    "covariate_task",
     "make_task",
+    "result_of",
+    "wavy_series",
     "write_random_timesfm_2p5",
     "write_tiny_timesfm_2p0",
     "write_tiny_timesfm_2p0_original",

@@ -8,9 +8,10 @@ tell requests that were in flight at the fault from those sent after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,17 +19,18 @@ from typing import Any
 import httpx
 import ray
 
-from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, board_on_head
-from tests.deployments.test_served_timesfm import forecast_request, series
+from sapheneia.testing import wavy_series
+from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, board_on_head, wait_until_reported
+from tests.deployments.test_served_timesfm import forecast_request
 
 # Four series of 120 points: an ETS fit takes a sizeable part of a second, so that a replica is
 # surely busy when it is killed.
 FOUR_SERIES = {
-    **forecast_request("auto-ets", "s0", series(120, seed=0), horizon=12),
+    **forecast_request("auto-ets", "s0", wavy_series(120, seed=0), horizon=12),
     "data": [
         {**row, "unique_id": f"s{i}"}
         for i in range(4)
-        for row in forecast_request("auto-ets", "s", series(120, seed=i), horizon=12)["data"]
+        for row in forecast_request("auto-ets", "s", wavy_series(120, seed=i), horizon=12)["data"]
     ],
 }
 ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
@@ -36,23 +38,50 @@ ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
 
 def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path, **more: Any) -> Any:
     """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head;
-    ``more``: further ``Settings`` fields (``jobs_uri=...``)."""
+    ``more``: further ``Settings`` fields (``jobs_uri=...``), or others' values."""
     from ray import serve
 
     from deployments.builder import build_app_with_settings
     from sapheneia.settings import Settings
 
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=state_dir,
-        rate_limit_per_minute=100_000,
-        **more,
-    )
+    fields = {"api_keys": API_KEY, "rate_limit_per_minute": 100_000, **more}
+    settings = Settings(data_dir=data_dir, state_dir=state_dir, **fields)
     app = build_app_with_settings(args, settings)
     board_on_head(app)
     serve.run(app, name=name, route_prefix=f"/{name}")
     return app
+
+
+SMALL = {"num_cpus": 0.1}
+#: An app of one seasonal-naive replica: enough for tests of what the ingress does.
+ONE_MODEL: dict[str, Any] = {
+    "models_dir": "configs/models",
+    "ingress": {"ray_actor_options": SMALL},
+    "models": [{"id": "seasonal-naive", "ray_actor_options": SMALL}],
+}
+
+
+@contextlib.contextmanager
+def own_app(
+    serve_url: str,
+    name: str,
+    data_dir: Path,
+    state_dir: Path,
+    args: dict[str, Any] = ONE_MODEL,
+    **settings: Any,
+) -> Iterator[str]:
+    """``args`` (one seasonal-naive by default) with ``settings`` as an application of its own at
+    ``/<name>`` on the session's Serve instance, so that its settings change no other test's; its
+    URL once every model has reported, deleted on leaving."""
+    from ray import serve
+
+    deploy(name, args, state_dir, data_dir, **settings)
+    url = f"{serve_url}/{name}"
+    wait_until_reported(url, {m["id"] for m in args["models"]}, timeout_s=120)
+    try:
+        yield url
+    finally:
+        serve.delete(name)
 
 
 def placement(app: str, deployment: str = "") -> dict[int, str]:

@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.deployments.conftest import assert_error
+from tests.deployments.conftest import ADMIN_KEY, assert_error
 from tests.deployments.test_seed_contract import SEED_REQUEST
 from tests.deployments.test_unified import rows
 
 V1 = "/api/v1/auto-ets/inference"
+INITIALIZATION = "/api/v1/auto-ets/initialization"
 V2 = "/api/v2/forecast"
 
 
@@ -219,9 +220,23 @@ def test_malformed_json(local: httpx.Client) -> None:
     assert_error(local.post(V2, content=b"{not json", headers=headers), 400, "invalid_input")
 
 
-def test_wrong_content_type(local: httpx.Client) -> None:
-    response = local.post(V2, content=b"model=auto-ets", headers={"Content-Type": "text/plain"})
-    assert "application/json" in assert_error(response, 400, "unsupported_format")["message"]
+@pytest.mark.parametrize("path", [V1, INITIALIZATION, V2, "/api/v2/backtest"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_that_is_not_json_gets_the_same_answer_on_every_route(
+    local: httpx.Client, path: str, content_type: str | None
+) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}  # /initialization needs an admin key
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = local.post(path, content=b'{"horizon": 3}', headers=headers)
+    error = assert_error(response, 400, "unsupported_format")
+    assert error["message"].startswith(f"unsupported content type '{content_type or 'none'}'")
+    assert "send application/json" in error["message"]
+
+
+def test_a_refused_key_is_answered_before_the_content_type(local: httpx.Client) -> None:
+    response = local.post(INITIALIZATION, content=b"{}", headers={"Content-Type": "text/plain"})
+    assert_error(response, 403, "forbidden")
 
 
 def test_oversized_body(local: httpx.Client) -> None:

@@ -159,6 +159,29 @@ def test_typos_in_serve_options_fail_with_the_key(entry: dict, bad_key: str) -> 
         AppArgs.model_validate({"models": [{"id": "auto-ets", **entry}]})
 
 
+@pytest.mark.parametrize(
+    ("ingress", "bad_key"),
+    [({"ray_actor_options": {"num_cpu": 1}}, "num_cpu"), ({"num_replica": 2}, "num_replica")],
+)
+def test_typos_in_the_ingress_options_fail_with_the_key(ingress: dict, bad_key: str) -> None:
+    with pytest.raises(ValidationError, match=bad_key):
+        AppArgs.model_validate({"models": [{"id": "auto-ets"}], "ingress": ingress})
+
+
+def test_the_ingress_gets_the_actor_options_as_given(tmp_path: Path) -> None:
+    from deployments.builder import build_app_with_settings
+    from sapheneia.settings import Settings
+
+    def ingress_actor_options(args: dict) -> dict:
+        app = build_app_with_settings(args, Settings(api_keys="k" * 16, state_dir=tmp_path))
+        return dict(app._bound_deployment.ray_actor_options)
+
+    models = {"models_dir": str(ROOT / "configs/models"), "models": [{"id": "auto-ets"}]}
+    assert ingress_actor_options(models) == {"num_cpus": 0.5}
+    placed = {"num_cpus": 0.1, "resources": {"head_node": 0.01}}
+    assert ingress_actor_options({**models, "ingress": {"ray_actor_options": placed}}) == placed
+
+
 def test_serve_validates_its_own_options() -> None:
     # Serve's own rule, from Serve's schema: a fixed count and autoscaling exclude each other.
     with pytest.raises(ValidationError, match="num_replicas is not allowed"):

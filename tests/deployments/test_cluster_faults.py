@@ -36,28 +36,48 @@ from tests.deployments.conftest import (
 )
 
 
-def print_run(what: str, run: LoadRun, recovered_s: float) -> None:
+def load_with_fault(
+    what: str,
+    url: str,
+    fault: Callable[[], None],
+    recovered: Callable[[], bool],
+    *,
+    seconds: float,
+    callers: int,
+) -> LoadRun:
+    """``callers`` callers forecasting FOUR_SERIES at ``url`` for ``seconds``; 6 s in, ``fault``,
+    then (still under load) the seconds until ``recovered()`` holds, at most 30. Printed."""
+    seen: dict[str, float] = {}
+
+    def fault_then_wait() -> None:
+        fault()
+        seen["recovered_s"] = wait_for(recovered, 30, "recovery after the fault")
+
+    run = run_load(
+        f"{url}/api/v2/forecast",
+        FOUR_SERIES,
+        fault_then_wait,
+        seconds=seconds,
+        fault_after_s=6,
+        callers=callers,
+    )
     print(f"\n{what}: at {run.fault_at:.1f} s into the load; {run.summary()}; "
-          f"/health recovered {recovered_s:.1f} s after the fault")  # fmt: skip
+          f"/health recovered {seen['recovered_s']:.1f} s after the fault")  # fmt: skip
+    return run
 
 
-def assert_only_in_flight_failed(run: LoadRun, slack_s: float) -> None:
-    """Every failure was sent before the fault (plus ``slack_s`` for the router to hear of it), so
-    requests sent afterwards all succeeded; and there are answers after the fault."""
+def assert_only_in_flight_failed(
+    run: LoadRun, status: int, code: str | None, slack_s: float = 1.0
+) -> None:
+    """Every failure is ``status`` ``code``, at most one per request in flight at the fault, and
+    was sent before it (plus ``slack_s`` for the router to hear of it), so requests sent
+    afterwards all succeeded; and there are answers after the fault."""
     for answer in run.failed():
+        assert (answer.status, answer.code) == (status, code), run.summary()
         assert answer.sent <= run.fault_at + slack_s, (answer, run.summary())
+    assert len(run.failed()) <= len(run.in_flight_at_fault())
     later = [a for a in run.answers if a.sent > run.fault_at + slack_s]
     assert later and all(a.status == 200 for a in later), run.summary()
-
-
-def then_wait(fault: Callable[[], None], check: Callable[[], bool], into: dict[str, float]) -> Any:
-    """``fault``, then (still under load) the seconds until ``check()`` holds, at most 30."""
-
-    def run() -> None:
-        fault()
-        into["recovered_s"] = wait_for(check, 30, "recovery after the fault")
-
-    return run
 
 
 def test_the_session_app_runs_on_both_nodes(cluster: Any, serve_url: str) -> None:
@@ -68,26 +88,33 @@ def test_the_session_app_runs_on_both_nodes(cluster: Any, serve_url: str) -> Non
     assert placed == alive
 
 
-def two_auto_ets(
-    name: str, serve_url: str, data_dir: Path, tmp_path: Path, **placing: Any
+def auto_ets_app(
+    name: str,
+    serve_url: str,
+    data_dir: Path,
+    tmp_path: Path,
+    *,
+    replicas: int,
+    ingress: dict[str, Any],
+    **placing: Any,
 ) -> Iterator[str]:
-    """An app ``/<name>`` with two auto-ets replicas (placed by ``placing``), the ingress on the
-    head; its URL once both are ready."""
+    """An app ``/<name>`` with ``replicas`` auto-ets replicas (placed by ``placing``) and the
+    ingress's ``ray_actor_options``; its URL once every replica is ready."""
     model = {
         "id": "auto-ets",
-        "num_replicas": 2,
+        "num_replicas": replicas,
         **placing,
         "ray_actor_options": {"num_cpus": 0.1},
         "user_config": {"max_batch_size": 8, "batch_wait_timeout_s": 0},
     }
     args = {
         "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": ON_HEAD},
+        "ingress": {"ray_actor_options": ingress},
         "models": [model],
     }
     deploy(name, args, tmp_path, data_dir)
     url = f"{serve_url}/{name}"
-    wait_for(lambda: ready_with(url, "auto-ets", 2), 120, "two ready replicas")
+    wait_for(lambda: ready_with(url, "auto-ets", replicas), 120, "ready replicas")
     yield url
     from ray import serve
 
@@ -96,37 +123,28 @@ def two_auto_ets(
 
 @pytest.fixture
 def two_replicas(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
-    yield from two_auto_ets("replicas", serve_url, data_dir, tmp_path)
+    """auto-ets with two replicas; the ingress on the head."""
+    yield from auto_ets_app("replicas", serve_url, data_dir, tmp_path, replicas=2, ingress=ON_HEAD)
 
 
 def test_a_killed_replica_fails_only_its_requests_in_flight(two_replicas: str) -> None:
     victim = next(iter(placement("replicas", "model-auto-ets")))
-    seen: dict[str, float] = {}
-    run = run_load(
-        f"{two_replicas}/api/v2/forecast",
-        FOUR_SERIES,
+    run = load_with_fault(
+        "replica SIGKILL",
+        two_replicas,
+        lambda: os.kill(victim, signal.SIGKILL),
         # Serve starts a new replica; /health shows both ready within 30 s of the kill.
-        then_wait(
-            lambda: os.kill(victim, signal.SIGKILL),
-            lambda: (
-                len(set(placement_now()) - {victim}) == 2
-                and ready_with(two_replicas, "auto-ets", 2)
-            ),
-            seen,
+        lambda: (
+            len(set(placement_now()) - {victim}) == 2 and ready_with(two_replicas, "auto-ets", 2)
         ),
         seconds=25,
-        fault_after_s=6,
         callers=6,
     )
-    print_run("replica SIGKILL", run, seen["recovered_s"])
-    failed = run.failed()
-    assert failed, "no request was in flight on the killed replica"
-    for answer in failed:
-        assert (answer.status, answer.code) == (503, "model_unavailable"), run.summary()
-        assert answer.retry_after is not None and int(answer.retry_after) >= 1
+    assert run.failed(), "no request was in flight on the killed replica"
     # Six callers: at most the requests in flight at the kill fail.
-    assert len(failed) <= len(run.in_flight_at_fault())
-    assert_only_in_flight_failed(run, slack_s=1.0)
+    assert_only_in_flight_failed(run, 503, "model_unavailable")
+    for answer in run.failed():
+        assert answer.retry_after is not None and int(answer.retry_after) >= 1
     assert victim not in placement("replicas", "model-auto-ets")
 
 
@@ -137,7 +155,15 @@ def placement_now() -> dict[int, str]:
 @pytest.fixture
 def spread(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
     """auto-ets with one replica on each node (at most one per node); the ingress on the head."""
-    yield from two_auto_ets("spread", serve_url, data_dir, tmp_path, max_replicas_per_node=1)
+    yield from auto_ets_app(
+        "spread",
+        serve_url,
+        data_dir,
+        tmp_path,
+        replicas=2,
+        ingress=ON_HEAD,
+        max_replicas_per_node=1,
+    )
 
 
 def test_a_lost_worker_node_leaves_traffic_on_the_head_and_its_replica_returns_with_a_new_node(
@@ -147,26 +173,17 @@ def test_a_lost_worker_node_leaves_traffic_on_the_head_and_its_replica_returns_w
     nodes = set(placement("spread", "model-auto-ets").values())
     assert nodes == {node_id(cluster.head_node), node_id(worker)}
     session = httpx.get(f"{serve_url}/health", timeout=10).json()["models"]
-    seen: dict[str, float] = {}
     try:
-        run = run_load(
-            f"{spread}/api/v2/forecast",
-            FOUR_SERIES,
+        run = load_with_fault(
+            "worker node killed",
+            spread,
+            lambda: kill_node(cluster, worker),
             # The lost replica has nowhere to go (one per node): the head's serves alone meanwhile.
-            then_wait(
-                lambda: kill_node(cluster, worker),
-                lambda: ready_with(spread, "auto-ets", 1),
-                seen,
-            ),
+            lambda: ready_with(spread, "auto-ets", 1),
             seconds=30,
-            fault_after_s=6,
             callers=6,
         )
-        print_run("worker node killed", run, seen["recovered_s"])
-        for answer in run.failed():
-            assert (answer.status, answer.code) == (503, "model_unavailable"), run.summary()
-        assert len(run.failed()) <= len(run.in_flight_at_fault())
-        assert_only_in_flight_failed(run, slack_s=1.0)
+        assert_only_in_flight_failed(run, 503, "model_unavailable")
         # Ray's actor table lists the lost replica until the head has declared its node dead.
         head_only = {node_id(cluster.head_node)}
         dead_s = wait_for(
@@ -193,50 +210,26 @@ def test_a_lost_worker_node_leaves_traffic_on_the_head_and_its_replica_returns_w
 
 @pytest.fixture
 def one_ingress(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
-    args = {
-        "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1}},
-        "models": [
-            {
-                "id": "auto-ets",
-                "ray_actor_options": {"num_cpus": 0.1},
-                "user_config": {"max_batch_size": 8, "batch_wait_timeout_s": 0},
-            }
-        ],
-    }
-    deploy("front", args, tmp_path, data_dir)
-    url = f"{serve_url}/front"
-    wait_for(lambda: ready_with(url, "auto-ets", 1), 120, "the app")
-    yield url
-    from ray import serve
-
-    serve.delete("front")
+    """auto-ets with one replica; the ingress wherever Serve places it."""
+    ingress = {"num_cpus": 0.1}
+    yield from auto_ets_app("front", serve_url, data_dir, tmp_path, replicas=1, ingress=ingress)
 
 
 def test_a_killed_ingress_fails_only_its_requests_in_flight_and_comes_back(
     one_ingress: str,
 ) -> None:
     (victim,) = placement("front", "ingress")
-    seen: dict[str, float] = {}
-    run = run_load(
-        f"{one_ingress}/api/v2/forecast",
-        FOUR_SERIES,
-        then_wait(
-            lambda: os.kill(victim, signal.SIGKILL),
-            lambda: ready_with(one_ingress, "auto-ets", 1),
-            seen,
-        ),
+    run = load_with_fault(
+        "ingress SIGKILL",
+        one_ingress,
+        lambda: os.kill(victim, signal.SIGKILL),
+        lambda: ready_with(one_ingress, "auto-ets", 1),
         seconds=25,
-        fault_after_s=6,
         callers=4,
     )
-    print_run("ingress SIGKILL", run, seen["recovered_s"])
     assert run.failed(), "no request was in flight on the killed ingress"
     # The app that writes Sapheneia's error shape is gone: the answer is the Serve proxy's own, a
-    # plain-text 500 for a replica that died mid-request (ray.serve._private.http_util).
-    for answer in run.failed():
-        assert (answer.status, answer.code) == (500, None), run.summary()
-    assert len(run.failed()) <= len(run.in_flight_at_fault())
-    # Requests sent while Serve restarts the ingress wait in the proxy, then succeed.
-    assert_only_in_flight_failed(run, slack_s=1.0)
+    # plain-text 500 for a replica that died mid-request (ray.serve._private.http_util). Requests
+    # sent while Serve restarts the ingress wait in the proxy, then succeed.
+    assert_only_in_flight_failed(run, 500, None)
     assert victim not in placement("front", "ingress")

@@ -17,43 +17,32 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import API_KEY, assert_error
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 
 ORIGIN = "https://forecasts.example"
 
 
 @pytest.fixture(scope="module")
 def edge(serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from ray import serve
+    from tests.deployments.cluster_load import SMALL, own_app
 
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("edge-state"),
-        cors_origins=ORIGIN,
-        max_request_bytes=1024 * 1024,
-        rate_limit_per_minute=100_000,
-    )
     args = {
         "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1}},
+        "ingress": {"ray_actor_options": SMALL},
         "models": [
             {
                 "id": "prophet",
-                "ray_actor_options": {"num_cpus": 0.1},
+                "ray_actor_options": SMALL,
                 "options": {"uncertainty_samples": 200, "timeout_s": 60},
             }
         ],
     }
-    serve.run(build_app_with_settings(args, settings), name="edge", route_prefix="/edge")
-    url = f"{serve_url}/edge"
-    wait_ready(url, timeout_s=120)
-    yield url
-    serve.delete("edge")
+    state = tmp_path_factory.mktemp("edge-state")
+    caps = {"cors_origins": ORIGIN, "max_request_bytes": 1024 * 1024}
+    with own_app(serve_url, "edge", data_dir, state, args, **caps) as url:
+        yield url
 
 
 def wait_ready(url: str, timeout_s: float) -> float:
@@ -85,7 +74,7 @@ def replica_pid(app: str, deployment: str) -> int:
 
 
 def test_a_request_whose_replica_dies_gets_503_and_the_model_comes_back(edge: str) -> None:
-    many = forecast_request("prophet", "s0", series(120, seed=0), horizon=12)
+    many = forecast_request("prophet", "s0", wavy_series(120, seed=0), horizon=12)
     many["data"] = [{**row, "unique_id": f"s{i}"} for i in range(60) for row in many["data"]]
     headers = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -103,7 +92,7 @@ def test_a_request_whose_replica_dies_gets_503_and_the_model_comes_back(edge: st
     assert int(response.headers["retry-after"]) >= 1
     # Serve restarts the replica; the model is ready again well within 30 s.
     assert wait_ready(edge, timeout_s=30) < 30
-    small = forecast_request("prophet", "s", series(60, seed=1), horizon=6)
+    small = forecast_request("prophet", "s", wavy_series(60, seed=1), horizon=6)
     assert httpx.post(f"{edge}/api/v2/forecast", json=small, headers=headers, timeout=60).is_success
 
 

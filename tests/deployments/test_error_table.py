@@ -1,4 +1,5 @@
-"""The README's table of error codes is the code's: every code a caller can see, with its status."""
+"""The README's table of error codes is the code's: every code a caller can see, with its status,
+is a class in ``sapheneia/errors.py`` (the HTTP framework's own answers included)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from pathlib import Path
 
 import sapheneia.errors as errors
-from deployments.errors import HTTP_CODES
+from deployments.errors import HTTP_ERRORS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -21,11 +22,14 @@ def code_table() -> dict[str, int]:
     def subclasses(cls: type) -> list[type]:
         return [c for sub in cls.__subclasses__() for c in (sub, *subclasses(sub))]
 
-    table = {c.code: c.status for c in (errors.SapheneiaError, *subclasses(errors.SapheneiaError))}
-    for status, code in HTTP_CODES.items():
-        table.setdefault(code, status)
-    return table
+    declared = [errors.SapheneiaError, *subclasses(errors.SapheneiaError)]
+    return {c.code: c.status for c in declared if c.__module__ == errors.__name__}
 
 
 def test_every_error_code_is_in_the_readme_with_its_status() -> None:
     assert readme_table() == code_table()
+
+
+def test_the_framework_answers_with_codes_of_sapheneia_errors() -> None:
+    for status, cls in HTTP_ERRORS.items():
+        assert getattr(errors, cls.__name__) is cls and cls.status == status

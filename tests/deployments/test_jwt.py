@@ -430,42 +430,21 @@ def jwt_url(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """An application of its own on the session's Serve instance (``/jwt``), with HS256 on."""
-    from ray import serve
+    from tests.deployments.cluster_load import own_app
 
-    from deployments.builder import build_app_with_settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("jwt-state"),
-        jwt_hs256_secret=SECRET,
-        jwt_audience=AUDIENCE,
-        rate_limit_per_minute=100_000,
-    )
-    args = {
-        "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1}},
-        "models": [{"id": "seasonal-naive", "ray_actor_options": {"num_cpus": 0.1}}],
-    }
-    serve.run(build_app_with_settings(args, settings), name="jwt", route_prefix="/jwt")
-    url = f"{serve_url}/jwt"
-    deadline = time.monotonic() + 120
-    while (
-        httpx.get(f"{url}/health", timeout=5).json()["models"]["seasonal-naive"]["status"]
-        != "ready"
-    ):
-        assert time.monotonic() < deadline, "seasonal-naive not ready on /jwt"
-        time.sleep(0.5)
-    yield url
-    serve.delete("jwt")
+    state = tmp_path_factory.mktemp("jwt-state")
+    secret = {"jwt_hs256_secret": SECRET, "jwt_audience": AUDIENCE}
+    with own_app(serve_url, "jwt", data_dir, state, **secret) as url:
+        yield url
 
 
 def test_a_jwt_works_over_http_on_serve(jwt_url: str) -> None:
     """Through Ray Serve's proxy to the ingress replica (the options travelled with the secret)
     and on to a model."""
-    from tests.deployments.test_served_timesfm import forecast_request, series
+    from sapheneia.testing import wavy_series
+    from tests.deployments.test_served_timesfm import forecast_request
 
-    body = forecast_request("seasonal-naive", "s1", series(60, seed=1), horizon=7)
+    body = forecast_request("seasonal-naive", "s1", wavy_series(60, seed=1), horizon=7)
     response = httpx.post(
         f"{jwt_url}/api/v2/forecast", json=body, headers=bearer(hs256()), timeout=60
     )

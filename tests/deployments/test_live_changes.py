@@ -20,8 +20,9 @@ import pytest
 
 from bench.open_loop import Outcome, Shot, offer
 from bench.soak import serve_pids
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import API_KEY, wait_until_reported
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
 RATE_PER_S = 10.0
@@ -65,7 +66,7 @@ def live(
 
 
 def body(model_id: str) -> bytes:
-    return json.dumps(forecast_request(model_id, "s", series(48, seed=3), horizon=6)).encode()
+    return json.dumps(forecast_request(model_id, "s", wavy_series(48, seed=3), horizon=6)).encode()
 
 
 def largest_batch(url: str, model_id: str, concurrent: int) -> int:

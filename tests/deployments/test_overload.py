@@ -27,8 +27,9 @@ import pytest
 
 from bench.open_loop import Outcome, Shot, offer
 from bench.soak import serve_pids
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import API_KEY, assert_error
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 
 SLOW_ADAPTER = "tests.deployments.slow_model:SlowNaiveAdapter"
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
@@ -90,39 +91,15 @@ def slow_model(model_id: str, seconds: float, **serve_options: Any) -> dict[str,
     }
 
 
-def deploy(
-    serve_url: str,
-    name: str,
-    args: dict[str, Any],
-    data_dir: Path,
-    state_dir: Path,
-    **settings: Any,
-) -> str:
-    """``args`` as an application of its own at ``/<name>`` on the session's Serve instance."""
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-    from tests.deployments.conftest import wait_until_reported
-
-    config = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=state_dir,
-        rate_limit_per_minute=10_000_000,
-        **settings,
-    )
-    serve.run(build_app_with_settings(args, config), name=name, route_prefix=f"/{name}")
-    url = f"{serve_url}/{name}"
-    wait_until_reported(url, {m["id"] for m in args["models"]}, timeout_s=120)
-    return url
+#: Enough for any load here: the rate limit is not what these tests measure.
+NO_RATE_LIMIT = {"rate_limit_per_minute": 10_000_000}
 
 
 @pytest.fixture(scope="module")
 def overload(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from ray import serve
+    from tests.deployments.cluster_load import own_app
 
     args = {
         "ingress": {
@@ -149,15 +126,16 @@ def overload(
             ),
         ],
     }
-    yield deploy(serve_url, "overload", args, data_dir, tmp_path_factory.mktemp("overload-state"))
-    serve.delete("overload")
+    state = tmp_path_factory.mktemp("overload-state")
+    with own_app(serve_url, "overload", data_dir, state, args, **NO_RATE_LIMIT) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def narrow(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from ray import serve
+    from tests.deployments.cluster_load import own_app
 
     args = {
         "ingress": {
@@ -168,12 +146,13 @@ def narrow(
         "models": [slow_model("slow-narrow", NARROW_SERVICE_S, max_ongoing_requests=64)],
     }
     state = tmp_path_factory.mktemp("narrow-state")
-    yield deploy(serve_url, "narrow", args, data_dir, state, request_timeout_s=DEADLINE_S)
-    serve.delete("narrow")
+    deadline = {"request_timeout_s": DEADLINE_S}
+    with own_app(serve_url, "narrow", data_dir, state, args, **NO_RATE_LIMIT, **deadline) as url:
+        yield url
 
 
 def body(model_id: str, n_series: int = 1) -> bytes:
-    request = forecast_request(model_id, "s0", series(48, seed=0), horizon=6)
+    request = forecast_request(model_id, "s0", wavy_series(48, seed=0), horizon=6)
     request["data"] = [
         {**row, "unique_id": f"s{i}"} for i in range(n_series) for row in request["data"]
     ]

@@ -20,10 +20,11 @@ import pandas as pd
 import pytest
 import torch
 
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import assert_error
 from tests.deployments.served_models import PROPHET_OPTIONS, TIMESFM_2P5
 from tests.deployments.test_batching import send_all
-from tests.deployments.test_served_timesfm import forecast_request, series
+from tests.deployments.test_served_timesfm import forecast_request
 from tests.sapheneia.models.test_chronos import HORIZON, pipeline_alone
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -102,7 +103,7 @@ def test_served_forecasts_equal_the_library_alone_also_batched_with_other_caller
 ) -> None:
     reference = references[model_id]
     # Pairs of equal length too: FlowState runs those in one forward pass.
-    contexts = [series(40 + 8 * (i % 6), seed=i) for i in range(12)]
+    contexts = [wavy_series(40 + 8 * (i % 6), seed=i) for i in range(12)]
 
     alone = client.post("/api/v2/forecast", json=request(model_id, "s0", contexts[0]))
     assert alone.status_code == 200, alone.text
@@ -125,7 +126,7 @@ def promo(length: int) -> np.ndarray:
 def test_chronos_2_known_future_covariate_changes_the_forecast_and_stays_per_caller(
     serve_url: str, client: httpx.Client, checkpoints: dict[str, Path]
 ) -> None:
-    context = series(50, seed=3)
+    context = wavy_series(50, seed=3)
     mine = request("chronos-2", "mine", context, promo=promo(50))
     plain = answer(
         client.post("/api/v2/forecast", json=request("chronos-2", "mine", context)).json()
@@ -136,7 +137,9 @@ def test_chronos_2_known_future_covariate_changes_the_forecast_and_stays_per_cal
     assert not np.allclose(alone["q-0.5"], plain["q-0.5"])
 
     others = [
-        request("chronos-2", f"other{i}", series(30 + 7 * i, seed=20 + i), promo=promo(30 + 7 * i))
+        request(
+            "chronos-2", f"other{i}", wavy_series(30 + 7 * i, seed=20 + i), promo=promo(30 + 7 * i)
+        )
         for i in range(3)
     ]
     bodies = asyncio.run(send_all(serve_url, [others[0], mine, *others[1:]]))
@@ -170,7 +173,7 @@ def past_only_request(model_id: str, context: np.ndarray, temperature: np.ndarra
 def test_chronos_2_serves_a_past_only_covariate_and_other_models_ask_for_its_future(
     client: httpx.Client, checkpoints: dict[str, Path]
 ) -> None:
-    context = series(60, seed=5)
+    context = wavy_series(60, seed=5)
     temperature = 10 + 5 * np.sin(np.arange(60) / 3)
     response = client.post(
         "/api/v2/forecast", json=past_only_request("chronos-2", context, temperature)
@@ -281,7 +284,7 @@ def test_a_hub_id_offline_is_unavailable_quickly_with_the_fix_while_others_serve
     error = assert_error(response, 503, "model_unavailable")
     assert "sapheneia pull chronos-bolt-tiny" in error["message"]
 
-    forecast = request("chronos-bolt-tiny", "s", series(40, seed=1))
+    forecast = request("chronos-bolt-tiny", "s", wavy_series(40, seed=1))
     assert_error(client.post("/api/v2/forecast", json=forecast), 503, "model_unavailable")
     served = client.post("/api/v2/forecast", json={**forecast, "model": "chronos-bolt"})
     assert served.status_code == 200, served.text

@@ -19,13 +19,15 @@ import pandas as pd
 import pytest
 import torch
 
+from sapheneia.tasks import DECILES
+from sapheneia.testing import wavy_series
 from tests.deployments.conftest import assert_error
 from tests.deployments.served_models import TIMESFM_2P5, TIMESFM_2P5_MAX_CONTEXT
 from tests.deployments.test_batching import send_all
 from tests.sapheneia.models.test_timesfm_2p0 import library_forecast
 
 HORIZON = 24
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LEVELS = DECILES
 RTOL = ATOL = 1e-5
 MODELS = ("timesfm-2.0", TIMESFM_2P5)
 
@@ -82,11 +84,6 @@ def model(request: pytest.FixtureRequest) -> tuple[str, Reference]:
     return request.param, request.getfixturevalue(fixture)
 
 
-def series(length: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return 10 + np.sin(np.arange(length) / 4) + rng.normal(0, 0.3, length).cumsum()
-
-
 def forecast_request(
     model_id: str,
     series_id: str,
@@ -129,7 +126,7 @@ def test_a_served_forecast_equals_the_library_forecast_alone(
     client: httpx.Client, model: tuple[str, Reference]
 ) -> None:
     model_id, reference = model
-    context = series(100, seed=11)
+    context = wavy_series(100, seed=11)
     response = client.post("/api/v2/forecast", json=forecast_request(model_id, "s", context))
     assert response.status_code == 200, response.text
     body = response.json()
@@ -142,7 +139,7 @@ def test_32_concurrent_requests_batch_and_each_equals_the_library_alone(
     serve_url: str, model: tuple[str, Reference]
 ) -> None:
     model_id, reference = model
-    contexts = [series(32 + 3 * i, seed=i) for i in range(32)]
+    contexts = [wavy_series(32 + 3 * i, seed=i) for i in range(32)]
     requests = [forecast_request(model_id, f"s{i}", c) for i, c in enumerate(contexts)]
     bodies = asyncio.run(send_all(serve_url, requests))
     batch_sizes = [body["metadata"]["batch_sizes"][0] for body in bodies]
@@ -156,7 +153,7 @@ def covariate_request(model_id: str, caller: int) -> dict[str, Any]:
     rng = np.random.default_rng(100 + caller)
     length = 60 + 5 * caller
     promo = rng.normal(size=length + HORIZON)
-    context = series(length, seed=caller) + 4 * promo[:length]
+    context = wavy_series(length, seed=caller) + 4 * promo[:length]
     return forecast_request(model_id, f"caller{caller}", context, {"promo": promo})
 
 

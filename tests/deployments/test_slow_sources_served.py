@@ -55,36 +55,20 @@ def trickle_url() -> Iterator[str]:
 def lenient(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from ray import serve
+    from tests.deployments.cluster_load import own_app
 
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    settings = Settings(
+    with own_app(
+        serve_url,
+        "lenient",
+        data_dir,
+        tmp_path_factory.mktemp("lenient-state"),
         api_keys=f"{API_KEY},{OTHER_KEY},{THIRD_KEY}",
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("lenient-state"),
         allow_private_urls=True,
         url_ports="*",
         url_timeout_s=TIMEOUT_S,
         url_fetches_per_key=PER_KEY,
-        rate_limit_per_minute=100_000,
-    )
-    args = {
-        "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1}},
-        "models": [{"id": "seasonal-naive", "ray_actor_options": {"num_cpus": 0.1}}],
-    }
-    serve.run(build_app_with_settings(args, settings), name="lenient", route_prefix="/lenient")
-    url = f"{serve_url}/lenient"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        health = httpx.get(f"{url}/health", timeout=5).json()
-        if health["models"]["seasonal-naive"]["status"] == "ready":
-            break
-        time.sleep(0.5)
-    yield url
-    serve.delete("lenient")
+    ) as url:
+        yield url
 
 
 def test_eight_trickling_urls_leave_other_callers_served(lenient: str, trickle_url: str) -> None:

@@ -3,7 +3,6 @@ the run (off its event loop) to a local MLflow store that the test reads back.""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,39 +24,21 @@ def mlflow_app(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, object]]:
     """An application of its own (``/mlflow``) with SAPHENEIA_MLFLOW_TRACKING_URI set."""
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
     from sapheneia.tracking import TrackingTarget
+    from tests.deployments.cluster_load import SMALL, own_app
 
     store = tmp_path_factory.mktemp("mlruns").as_uri()
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("mlflow-state"),
-        mlflow_tracking_uri=store,
-        mlflow_experiment="served",
-        rate_limit_per_minute=100_000,
-    )
     # MLflow 3 opens a file store only with this opt-in, in the ingress replica's process.
     allow = {"env_vars": {"MLFLOW_ALLOW_FILE_STORE": "true", "HF_HUB_OFFLINE": "1"}}
     args = {
         "models_dir": "configs/models",
-        "ingress": {"ray_actor_options": {"num_cpus": 0.1, "runtime_env": allow}},
-        "models": [{"id": "seasonal-naive", "ray_actor_options": {"num_cpus": 0.1}}],
+        "ingress": {"ray_actor_options": {**SMALL, "runtime_env": allow}},
+        "models": [{"id": "seasonal-naive", "ray_actor_options": SMALL}],
     }
-    serve.run(build_app_with_settings(args, settings), name="mlflow", route_prefix="/mlflow")
-    url = f"{serve_url}/mlflow"
-    deadline = time.monotonic() + 120
-    while (
-        httpx.get(f"{url}/health", timeout=5).json()["models"]["seasonal-naive"]["status"]
-        != "ready"
-    ):
-        assert time.monotonic() < deadline, "seasonal-naive not ready on /mlflow"
-        time.sleep(0.5)
-    yield url, TrackingTarget(uri=store, experiment="served")
-    serve.delete("mlflow")
+    state = tmp_path_factory.mktemp("mlflow-state")
+    tracking = {"mlflow_tracking_uri": store, "mlflow_experiment": "served"}
+    with own_app(serve_url, "mlflow", data_dir, state, args, **tracking) as url:
+        yield url, TrackingTarget(uri=store, experiment="served")
 
 
 def test_a_tracked_backtest_over_http_answers_with_its_run(

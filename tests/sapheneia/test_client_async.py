@@ -157,3 +157,17 @@ def test_backtest_and_a_job_awaited() -> None:
         ("GET", "/api/v2/jobs/j1/result"),
         ("DELETE", "/api/v2/jobs/j1"),
     ]
+
+
+def test_a_mistake_in_the_arguments_is_raised_when_awaited() -> None:
+    handle, seen = sequence()
+    frame = daily({"a": 1.0})
+
+    async def run() -> None:
+        async with async_client(handle) as c:
+            pending = c.submit(frame, 3)  # a forecast job without model=: nothing raised yet
+            with pytest.raises(ValueError, match="needs model="):
+                await pending
+
+    run_fresh(run())
+    assert seen == []

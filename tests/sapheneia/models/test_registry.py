@@ -57,6 +57,17 @@ def test_a_statsforecast_setting_passes_and_a_typo_of_one_fails() -> None:
     )
 
 
+def test_each_valid_option_is_named_once() -> None:
+    # AutoARIMA has a 'method' setting of its own; 'method' is the adapter's option.
+    with pytest.raises(InvalidInput) as raised:
+        validate_config(
+            ModelConfig(id="auto-arima", adapter="statsforecast", options={"max_pp": 2})
+        )
+    valid = raised.value.message.split("Valid options: ", 1)[1].split(", ")
+    assert valid[:2] == ["max_context", "method"] and len(valid) == len(set(valid))
+    assert {"max_p", "stepwise"} <= set(valid)
+
+
 def test_a_wrong_value_names_the_option_and_the_rule() -> None:
     config = ModelConfig(id="m", adapter="chronos-2", options={"batch_size": 0})
     with pytest.raises(InvalidInput) as raised:

@@ -19,10 +19,17 @@ from sapheneia.models.timesfm_2p0 import (
     frequency_indicator,
 )
 from sapheneia.models.timesfm_covariates import covariate_arguments
-from sapheneia.tasks import ForecastResult, ForecastTask
-from sapheneia.testing import make_task, write_tiny_timesfm_2p0, write_tiny_timesfm_2p0_original
+from sapheneia.tasks import DECILES
+from sapheneia.testing import (
+    covariate_task,
+    make_task,
+    result_of,
+    wavy_series,
+    write_tiny_timesfm_2p0,
+    write_tiny_timesfm_2p0_original,
+)
 
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LEVELS = DECILES
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,23 +70,14 @@ def library_forecast(model: TimesFmModelForPrediction, context: np.ndarray, freq
     return fix_quantile_crossing(output.full_predictions[0].numpy())
 
 
-def series(length: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return 10 + np.sin(np.arange(length) / 4) + rng.normal(0, 0.3, length).cumsum()
-
-
-def ok(outcome: object) -> ForecastResult:
-    assert isinstance(outcome, ForecastResult), outcome
-    return outcome
-
-
 def test_a_batch_equals_the_library_forecast_of_each_series_alone(adapter, library) -> None:
     tasks = [
-        make_task(f"s{i}", series(n, i), 24, quantiles=LEVELS) for i, n in enumerate((40, 100, 250))
+        make_task(f"s{i}", wavy_series(n, i), 24, quantiles=LEVELS)
+        for i, n in enumerate((40, 100, 250))
     ]
     for task, outcome in zip(tasks, adapter.forecast(tasks), strict=True):
         expected = library_forecast(library, task.context)[:24]
-        result = ok(outcome)
+        result = result_of(outcome)
         np.testing.assert_allclose(result.mean, expected[:, 0], rtol=1e-5, atol=1e-5)
         for index, level in enumerate(LEVELS, start=1):
             np.testing.assert_allclose(
@@ -90,8 +88,8 @@ def test_a_batch_equals_the_library_forecast_of_each_series_alone(adapter, libra
 
 
 def test_horizons_past_one_output_patch_feed_the_mean_back(adapter, library) -> None:
-    context = series(120, 7)
-    result = ok(adapter.forecast([make_task("long", context, 200)])[0])
+    context = wavy_series(120, 7)
+    result = result_of(adapter.forecast([make_task("long", context, 200)])[0])
     first = library_forecast(library, context)
     second = library_forecast(library, np.concatenate([context, first[:, 0]]))
     assert result.mean.shape == (200,)
@@ -101,8 +99,8 @@ def test_horizons_past_one_output_patch_feed_the_mean_back(adapter, library) -> 
 
 
 def test_the_frequency_indicator_follows_the_task_frequency(adapter, library) -> None:
-    context = series(64, 3)
-    result = ok(adapter.forecast([make_task("weekly", context, 8, freq="W-SUN")])[0])
+    context = wavy_series(64, 3)
+    result = result_of(adapter.forecast([make_task("weekly", context, 8, freq="W-SUN")])[0])
     np.testing.assert_allclose(
         result.mean, library_forecast(library, context, freq=1)[:8, 0], rtol=1e-5, atol=1e-5
     )
@@ -120,27 +118,11 @@ def test_frequency_indicator(freq: str, indicator: int) -> None:
 def test_the_original_layout_loads_to_the_same_model(tmp_path: Path, adapter) -> None:
     original = TimesFM20Adapter(config(str(write_tiny_timesfm_2p0_original(tmp_path))))
     original.load()
-    task = make_task("s", series(90, 1), 16)
+    task = make_task("s", wavy_series(90, 1), 16)
     np.testing.assert_allclose(
-        ok(original.forecast([task])[0]).mean, ok(adapter.forecast([task])[0]).mean, rtol=1e-5
-    )
-
-
-def covariate_task(series_id: str, group: str, seed: int, length: int = 80) -> ForecastTask:
-    rng = np.random.default_rng(seed)
-    horizon = 12
-    driver = rng.normal(size=length + horizon)
-    day = np.array(["work", "work", "rest"] * length)[: length + horizon]
-    target = series(length, seed) + 4 * driver[:length] + 2 * (day[:length] == "rest")
-    return make_task(
-        series_id,
-        target,
-        horizon,
-        group=group,
-        dynamic_numerical={"driver": driver},
-        dynamic_categorical={"day": day},
-        static_numerical={"size": float(seed)},
-        static_categorical={"region": "north" if seed % 2 else "south"},
+        result_of(original.forecast([task])[0]).mean,
+        result_of(adapter.forecast([task])[0]).mean,
+        rtol=1e-5,
     )
 
 
@@ -148,10 +130,10 @@ def covariate_task(series_id: str, group: str, seed: int, length: int = 80) -> F
 def test_covariates_are_fitted_per_request(checkpoint: Path, xreg_mode: str) -> None:
     adapter = TimesFM20Adapter(config(str(checkpoint), xreg_mode=xreg_mode))
     adapter.load()
-    mine = [covariate_task("a1", "caller-a", 1), covariate_task("a2", "caller-a", 2, 60)]
-    theirs = [covariate_task("b1", "caller-b", 3), covariate_task("b2", "caller-b", 4, 100)]
-    alone = [ok(outcome) for outcome in adapter.forecast(mine)]
-    shared = [ok(outcome) for outcome in adapter.forecast([*mine, *theirs])]
+    mine = [covariate_task("a1", "caller-a", 1, 80), covariate_task("a2", "caller-a", 2, 60)]
+    theirs = [covariate_task("b1", "caller-b", 3, 80), covariate_task("b2", "caller-b", 4, 100)]
+    alone = [result_of(outcome) for outcome in adapter.forecast(mine)]
+    shared = [result_of(outcome) for outcome in adapter.forecast([*mine, *theirs])]
     for solo, batched in zip(alone, shared[: len(mine)], strict=True):
         assert solo.covariates_used and batched.covariates_used
         np.testing.assert_allclose(batched.mean, solo.mean, rtol=1e-6, atol=1e-6)
@@ -159,7 +141,7 @@ def test_covariates_are_fitted_per_request(checkpoint: Path, xreg_mode: str) -> 
             batched.quantiles[0.9], solo.quantiles[0.9], rtol=1e-6, atol=1e-6
         )
     plain = make_task("a1", mine[0].context, mine[0].horizon)
-    without = ok(adapter.forecast([plain])[0])
+    without = result_of(adapter.forecast([plain])[0])
     assert not without.covariates_used
     assert np.abs(without.mean - alone[0].mean).max() > 1e-3
     if xreg_mode == "timesfm + xreg":
@@ -171,8 +153,8 @@ def test_covariates_are_fitted_per_request(checkpoint: Path, xreg_mode: str) -> 
 
 
 def test_series_of_one_request_must_share_covariate_names() -> None:
-    first = covariate_task("a1", "caller-a", 1)
-    second = covariate_task("a2", "caller-a", 2)
+    first = covariate_task("a1", "caller-a", 1, 80)
+    second = covariate_task("a2", "caller-a", 2, 80)
     second.static_numerical = {"weight": 1.0}
     with pytest.raises(InvalidInput, match="same covariate columns"):
         covariate_arguments([first, second])

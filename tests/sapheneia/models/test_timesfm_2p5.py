@@ -20,10 +20,16 @@ from timesfm import ForecastConfig, TimesFM_2p5_200M_torch
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable
 from sapheneia.models.timesfm_2p5 import TimesFM25Adapter
-from sapheneia.tasks import ForecastResult, ForecastTask
-from sapheneia.testing import make_task, write_random_timesfm_2p5
+from sapheneia.tasks import DECILES
+from sapheneia.testing import (
+    covariate_task,
+    make_task,
+    result_of,
+    wavy_series,
+    write_random_timesfm_2p5,
+)
 
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LEVELS = DECILES
 MAX_CONTEXT = 64
 LIBRARY_CONFIG = ForecastConfig(
     max_context=MAX_CONTEXT,
@@ -64,25 +70,16 @@ def config(checkpoint: str, **options: object) -> ModelConfig:
     )
 
 
-def series(length: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return 10 + np.sin(np.arange(length) / 4) + rng.normal(0, 0.3, length).cumsum()
-
-
-def ok(outcome: object) -> ForecastResult:
-    assert isinstance(outcome, ForecastResult), outcome
-    return outcome
-
-
 def test_a_batch_equals_the_library_forecast_of_each_series_alone(adapter, library) -> None:
     library.compile(LIBRARY_CONFIG)
     tasks = [
-        make_task(f"s{i}", series(n, i), 24, quantiles=LEVELS) for i, n in enumerate((30, 64, 100))
+        make_task(f"s{i}", wavy_series(n, i), 24, quantiles=LEVELS)
+        for i, n in enumerate((30, 64, 100))
     ]
     for task, outcome in zip(tasks, adapter.forecast(tasks), strict=True):
         with torch.inference_mode():
             _, quantiles = library.forecast(horizon=24, inputs=[task.context])
-        result = ok(outcome)
+        result = result_of(outcome)
         np.testing.assert_allclose(result.mean, quantiles[0, :, 0], rtol=1e-5, atol=1e-5)
         for index, level in enumerate(LEVELS, start=1):
             np.testing.assert_allclose(
@@ -91,29 +88,11 @@ def test_a_batch_equals_the_library_forecast_of_each_series_alone(adapter, libra
         assert result.interpolated == ()
 
 
-def covariate_task(series_id: str, group: str, seed: int, length: int = 60) -> ForecastTask:
-    rng = np.random.default_rng(seed)
-    horizon = 12
-    driver = rng.normal(size=length + horizon)
-    day = np.array(["work", "work", "rest"] * length)[: length + horizon]
-    target = series(length, seed) + 4 * driver[:length] + 2 * (day[:length] == "rest")
-    return make_task(
-        series_id,
-        target,
-        horizon,
-        group=group,
-        dynamic_numerical={"driver": driver},
-        dynamic_categorical={"day": day},
-        static_numerical={"size": float(seed)},
-        static_categorical={"region": "north" if seed % 2 else "south"},
-    )
-
-
 def test_covariates_are_fitted_per_request(adapter, library) -> None:
-    mine = [covariate_task("a1", "caller-a", 1), covariate_task("a2", "caller-a", 2, 40)]
-    theirs = [covariate_task("b1", "caller-b", 3), covariate_task("b2", "caller-b", 4, 50)]
-    alone = [ok(outcome) for outcome in adapter.forecast(mine)]
-    shared = [ok(outcome) for outcome in adapter.forecast([*theirs, *mine])]
+    mine = [covariate_task("a1", "caller-a", 1, 60), covariate_task("a2", "caller-a", 2, 40)]
+    theirs = [covariate_task("b1", "caller-b", 3, 60), covariate_task("b2", "caller-b", 4, 50)]
+    alone = [result_of(outcome) for outcome in adapter.forecast(mine)]
+    shared = [result_of(outcome) for outcome in adapter.forecast([*theirs, *mine])]
     for solo, batched in zip(alone, shared[len(theirs) :], strict=True):
         assert solo.covariates_used and batched.covariates_used
         np.testing.assert_allclose(batched.mean, solo.mean, rtol=1e-6, atol=1e-6)
@@ -137,7 +116,7 @@ def test_covariates_are_fitted_per_request(adapter, library) -> None:
         np.testing.assert_allclose(result.mean, expected[:, 0], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(result.quantiles[0.9], expected[:, 9], rtol=1e-5, atol=1e-5)
 
-    without = ok(adapter.forecast([make_task("a1", mine[0].context, 12)])[0])
+    without = result_of(adapter.forecast([make_task("a1", mine[0].context, 12)])[0])
     assert not without.covariates_used
     assert np.abs(without.mean - alone[0].mean).max() > 1e-3
 

@@ -12,10 +12,10 @@ from timesfm3 import TimesFM3Forecaster
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable
 from sapheneia.models.registry import create_adapter
-from sapheneia.tasks import ForecastResult
+from sapheneia.tasks import DECILES, ForecastResult
 from sapheneia.testing import make_task, write_tiny_timesfm_3p0
 
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+LEVELS = DECILES
 
 
 @pytest.fixture(autouse=True)
