@@ -4,21 +4,30 @@ The earlier product's ``/initialization`` and ``/shutdown`` changed one in-proce
 replicas a request reaches only one of them, so instead the ingress writes the *desired* state of a
 model to one named actor (``ModelStateBoard``), and every ``ModelServer`` replica polls it, converges
 (loads or unloads its weights) and reports back what it actually is. ``/status`` reads those reports,
-and lifecycle calls wait until every live replica has reached the new generation.
+and lifecycle calls wait until every live replica has reached the new generation. The desired
+states are also written to the shared state store (``deployments.state_store``), so they outlive
+the board and the application.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+
+from deployments.state_store import StateOptions, open_store
 
 BOARD_NAME = "sapheneia-model-state"
 BOARD_NAMESPACE = "sapheneia"
 # A replica that has not reported for this long is treated as gone (scaled down or dead).
 STALE_AFTER_S = 5.0
+# Where a model's desired state lives in the shared state store.
+DESIRED_KEY = "desired:"
+BOARD_LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
 
 
 @dataclass
@@ -32,31 +41,53 @@ class DesiredState:
 
 @ray.remote(num_cpus=0)
 class ModelStateBoard:
-    """One per cluster: desired state per model, and each replica's last report."""
+    """One per deployment run: desired state per model, and each replica's last report.
 
-    def __init__(self) -> None:
+    The desired states are written through to the shared state store and read back from it, so a
+    board that was killed, or a whole application deleted and deployed again, keeps a model that
+    an admin shut down down. Reports are live only: replicas send them every half second.
+    """
+
+    def __init__(self, state: StateOptions | None = None) -> None:
+        self.store = open_store(state) if state is not None else None
         self.desired: dict[str, DesiredState] = {}
         self.reports: dict[str, dict[str, dict[str, Any]]] = {}
+        # A method awaits the store, so two lifecycle calls could interleave: one at a time.
+        self._changing = asyncio.Lock()
 
-    def set_desired(self, model: str, state: str, settings: dict[str, Any]) -> int:
+    async def _desired(self, model: str) -> DesiredState:
+        if model not in self.desired:
+            saved = await self.store.get(DESIRED_KEY + model) if self.store else None
+            self.desired[model] = DesiredState(**saved) if saved else DesiredState()
+        return self.desired[model]
+
+    async def _save(self, model: str, desired: DesiredState) -> None:
+        if self.store is not None:
+            await self.store.set(DESIRED_KEY + model, asdict(desired))
+        self.desired[model] = desired
+
+    async def set_desired(self, model: str, state: str, settings: dict[str, Any]) -> int:
         """A new generation for every replica to converge to; settings not sent are kept."""
-        current = self.desired.get(model, DesiredState())
-        merged = {**current.settings, **settings}
-        self.desired[model] = DesiredState(state, current.generation + 1, merged)
-        return current.generation + 1
+        async with self._changing:
+            current = await self._desired(model)
+            merged = {**current.settings, **settings}
+            await self._save(model, DesiredState(state, current.generation + 1, merged))
+            return current.generation + 1
 
-    def update_settings(self, model: str, settings: dict[str, Any]) -> None:
+    async def update_settings(self, model: str, settings: dict[str, Any]) -> None:
         """New request defaults for a model whose weights stay as they are: no new generation, so
         no replica reloads and no request sees a 503."""
-        current = self.desired.setdefault(model, DesiredState())
-        current.settings = {**current.settings, **settings}
+        async with self._changing:
+            current = await self._desired(model)
+            merged = {**current.settings, **settings}
+            await self._save(model, DesiredState(current.state, current.generation, merged))
 
-    def report(self, model: str, replica: str, status: dict[str, Any]) -> DesiredState:
+    async def report(self, model: str, replica: str, status: dict[str, Any]) -> DesiredState:
         """A replica says what it is; the answer is what it should become."""
         self.reports.setdefault(model, {})[replica] = {**status, "seen": time.monotonic()}
-        return self.desired.get(model, DesiredState())
+        return await self._desired(model)
 
-    def views(self, models: list[str]) -> dict[str, dict[str, Any]]:
+    async def views(self, models: list[str]) -> dict[str, dict[str, Any]]:
         """Desired state and live reports of each model, in one call for all of them."""
         now = time.monotonic()
         views = {}
@@ -66,22 +97,54 @@ class ModelStateBoard:
                 for replica, report in self.reports.get(model, {}).items()
                 if now - report["seen"] < STALE_AFTER_S
             }
-            views[model] = {"desired": self.desired.get(model, DesiredState()), "replicas": live}
+            views[model] = {"desired": await self._desired(model), "replicas": live}
         return views
 
 
-def get_board(run_id: str) -> Any:
+def get_board(run_id: str, state: StateOptions | None = None) -> Any:
     """The board of one deployment run, created by whoever asks first.
 
-    Detached so that it survives any one replica; named by the run id that ``build_app`` draws, so a
-    fresh ``serve run`` starts with every model ``ready`` instead of inheriting an old shutdown.
+    Detached so that it survives any one replica, and restarted by Ray when its process dies; named
+    by the run id that ``build_app`` draws, so replicas of an old run never report to a new one.
+    What an admin asked for outlives every run: it is in the state store.
     """
     return ModelStateBoard.options(  # type: ignore[attr-defined]
         name=f"{BOARD_NAME}-{run_id}",
         namespace=BOARD_NAMESPACE,
         get_if_exists=True,
         lifetime="detached",
-    ).remote()
+        max_restarts=-1,
+    ).remote(state)
+
+
+class BoardClient:
+    """The board as its callers reach it: a board that was killed (``ray.kill`` leaves no restart)
+    is created again by name on the next call, from the desired states in the store."""
+
+    def __init__(self, run_id: str, state: StateOptions | None) -> None:
+        self.run_id = run_id
+        self.state = state
+        self._board: Any = None
+
+    def _handle(self) -> Any:
+        if self._board is None:
+            self._board = get_board(self.run_id, self.state)
+        return self._board
+
+    async def call(self, method: str, *args: Any) -> Any:
+        try:
+            return await getattr(self._handle(), method).remote(*args)
+        except BOARD_LOST:
+            self._board = None
+            return await getattr(self._handle(), method).remote(*args)
+
+    def call_blocking(self, method: str, *args: Any, timeout_s: float = 10) -> Any:
+        """For a replica's own thread, which has no event loop."""
+        try:
+            return ray.get(getattr(self._handle(), method).remote(*args), timeout=timeout_s)
+        except BOARD_LOST:
+            self._board = None
+            raise
 
 
 @dataclass(frozen=True)

@@ -195,14 +195,15 @@ def board_on_head(app: Any) -> None:
 
     from deployments.lifecycle import BOARD_NAME, BOARD_NAMESPACE, ModelStateBoard
 
-    run_id = app._bound_deployment.init_args[3]  # Ingress(handles, configs, options, run_id)
+    # Ingress(handles, configs, options, run_id)
+    _, _, options, run_id = app._bound_deployment.init_args
     head = ray.get_runtime_context().get_node_id()  # the driver runs on the head
     ModelStateBoard.options(  # type: ignore[attr-defined]
         name=f"{BOARD_NAME}-{run_id}",
         namespace=BOARD_NAMESPACE,
         lifetime="detached",
         scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False),
-    ).remote()
+    ).remote(options.state)
 
 
 @pytest.fixture(scope="session")
