@@ -19,7 +19,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
-from deployments.state_store import StateOptions, open_store
+from deployments.state_store import ON_HEAD_NODE, StateOptions, open_store
 
 BOARD_NAME = "sapheneia-model-state"
 BOARD_NAMESPACE = "sapheneia"
@@ -113,6 +113,7 @@ def get_board(run_id: str, state: StateOptions | None = None) -> Any:
         namespace=BOARD_NAMESPACE,
         get_if_exists=True,
         lifetime="detached",
+        resources=ON_HEAD_NODE,  # like the state actor: a lost worker node leaves it running
         max_restarts=-1,
     ).remote(state)
 

@@ -27,6 +27,9 @@ STATE_NAMESPACE = "sapheneia"
 # A store call slower than this is a store in trouble: the request gets 503 rather than a hang.
 CALL_TIMEOUT_S = 5.0
 LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
+# Ray's resource of the head node (Ray Train places its state actor the same way): the embedded
+# store's file is in the head's state directory, and a lost worker node must not take it along.
+ON_HEAD_NODE = {"node:__internal_head__": 0.001}
 
 
 class StateOptions(BaseModel):
@@ -86,6 +89,7 @@ def get_state_actor(path: str) -> Any:
         namespace=STATE_NAMESPACE,
         get_if_exists=True,
         lifetime="detached",
+        resources=ON_HEAD_NODE,
         max_restarts=-1,
         max_task_retries=-1,
     ).remote(path)
