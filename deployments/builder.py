@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -294,12 +293,11 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
             raise ValueError(
                 f"traffic name '{route.name}' is already an alias of model '{aliases[route.name]}'"
             )
-    run_id = uuid.uuid4().hex[:12]
     state = StateOptions.from_settings(settings)
     drain_s = settings.request_timeout_s + DRAIN_MARGIN_S
     handles = {
         entry.id: serve.deployment(ModelServer, **deployment_options(entry, drain_s)).bind(  # type: ignore[attr-defined]
-            configs[entry.id], run_id, state
+            configs[entry.id], state
         )
         for entry in parsed.models
     }
@@ -316,4 +314,4 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
         max_surge_percent=SURGE_PERCENT,
         graceful_shutdown_timeout_s=drain_s,
     )
-    return ingress.bind(handles, configs, options, run_id)  # type: ignore[attr-defined]
+    return ingress.bind(handles, configs, options)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from deployments.metrics import TrafficMetrics
 from deployments.options import IngressOptions, key_limits
 from deployments.rate_limits import RateLimits
 from deployments.sources import SourceLoader
-from deployments.state_store import StateOptions, open_store
+from deployments.state_store import StateOptions, open_store, start_state_actor
 from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig
 from sapheneia.errors import (
@@ -61,7 +61,6 @@ class Ingress:
         models: dict[str, Any],
         configs: dict[str, ModelConfig],
         options: IngressOptions,
-        run_id: str,
     ) -> None:
         self.handles = models
         self.configs = configs
@@ -72,12 +71,10 @@ class Ingress:
         self.sources = SourceLoader(
             options.limits, options.url_fetch_threads, options.url_fetches_per_key
         )
-        self.board = BoardClient(run_id, options.state)
-        self.rate_limits = RateLimits(
-            open_store(options.state or StateOptions.from_settings(Settings())),
-            key_limits(options),
-            options.key_limits,
-        )
+        self.board = BoardClient.of_this_replica(options.state)
+        state = options.state or StateOptions.from_settings(Settings())
+        start_state_actor(state)
+        self.rate_limits = RateLimits(open_store(state), key_limits(options), options.key_limits)
         self.jobs = JobService(options.jobs) if options.jobs else None
         counted = TrafficMetrics()
         self.traffic = Traffic.from_routes(

@@ -12,6 +12,7 @@ the board and the application.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,8 +26,8 @@ BOARD_NAME = "sapheneia-model-state"
 BOARD_NAMESPACE = "sapheneia"
 # A replica that has not reported for this long is treated as gone (scaled down or dead).
 STALE_AFTER_S = 5.0
-# Where a model's desired state lives in the shared state store.
-DESIRED_KEY = "desired:"
+# Where a model's desired state lives in the shared state store: per application and model.
+DESIRED_KEY = "desired:{app}:{model}"
 BOARD_LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
 
 
@@ -41,14 +42,16 @@ class DesiredState:
 
 @ray.remote(num_cpus=0)
 class ModelStateBoard:
-    """One per deployment run: desired state per model, and each replica's last report.
+    """One per application (and state store): desired state per model, and each replica's last
+    report.
 
     The desired states are written through to the shared state store and read back from it, so a
     board that was killed, or a whole application deleted and deployed again, keeps a model that
     an admin shut down down. Reports are live only: replicas send them every half second.
     """
 
-    def __init__(self, state: StateOptions | None = None) -> None:
+    def __init__(self, app: str, state: StateOptions | None = None) -> None:
+        self.app = app
         self.store = open_store(state) if state is not None else None
         self.desired: dict[str, DesiredState] = {}
         self.reports: dict[str, dict[str, dict[str, Any]]] = {}
@@ -57,13 +60,14 @@ class ModelStateBoard:
 
     async def _desired(self, model: str) -> DesiredState:
         if model not in self.desired:
-            saved = await self.store.get(DESIRED_KEY + model) if self.store else None
+            key = DESIRED_KEY.format(app=self.app, model=model)
+            saved = await self.store.get(key) if self.store else None
             self.desired[model] = DesiredState(**saved) if saved else DesiredState()
         return self.desired[model]
 
     async def _save(self, model: str, desired: DesiredState) -> None:
         if self.store is not None:
-            await self.store.set(DESIRED_KEY + model, asdict(desired))
+            await self.store.set(DESIRED_KEY.format(app=self.app, model=model), asdict(desired))
         self.desired[model] = desired
 
     async def set_desired(self, model: str, state: str, settings: dict[str, Any]) -> int:
@@ -101,35 +105,53 @@ class ModelStateBoard:
         return views
 
 
-def get_board(run_id: str, state: StateOptions | None = None) -> Any:
-    """The board of one deployment run, created by whoever asks first.
+def board_name(app: str, state: StateOptions | None) -> str:
+    """The board of application ``app`` over the store ``state`` names.
 
-    Detached so that it survives any one replica, and restarted by Ray when its process dies; named
-    by the run id that ``build_app`` draws, so replicas of an old run never report to a new one.
-    What an admin asked for outlives every run: it is in the state store.
+    Every run of an application meets the same board, so a redeploy leaves no board behind; an
+    application pointed at another store gets a board that reads that store.
+    """
+    where = (state.url or state.path) if state is not None else ""
+    return f"{BOARD_NAME}-{app}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
+def get_board(app: str, state: StateOptions | None = None) -> Any:
+    """The board of ``app``, created by whoever asks first.
+
+    Detached so that it survives any one replica, restarted by Ray when its process dies, and on
+    the head node like the state actor, so that a lost worker node leaves it running. Replicas of
+    an earlier run of the application report to it too while they drain; their reports go stale
+    once they stop (``STALE_AFTER_S``).
     """
     return ModelStateBoard.options(  # type: ignore[attr-defined]
-        name=f"{BOARD_NAME}-{run_id}",
+        name=board_name(app, state),
         namespace=BOARD_NAMESPACE,
         get_if_exists=True,
         lifetime="detached",
-        resources=ON_HEAD_NODE,  # like the state actor: a lost worker node leaves it running
+        resources=ON_HEAD_NODE,
         max_restarts=-1,
-    ).remote(state)
+    ).remote(app, state)
 
 
 class BoardClient:
     """The board as its callers reach it: a board that was killed (``ray.kill`` leaves no restart)
     is created again by name on the next call, from the desired states in the store."""
 
-    def __init__(self, run_id: str, state: StateOptions | None) -> None:
-        self.run_id = run_id
+    def __init__(self, app: str, state: StateOptions | None) -> None:
+        self.app = app
         self.state = state
         self._board: Any = None
 
+    @classmethod
+    def of_this_replica(cls, state: StateOptions | None) -> BoardClient:
+        """The board of the application this Serve replica belongs to."""
+        from ray import serve
+
+        return cls(serve.get_replica_context().app_name, state)
+
     def _handle(self) -> Any:
         if self._board is None:
-            self._board = get_board(self.run_id, self.state)
+            self._board = get_board(self.app, self.state)
         return self._board
 
     async def call(self, method: str, *args: Any) -> Any:

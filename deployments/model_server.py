@@ -18,7 +18,7 @@ from ray import serve
 
 from deployments.lifecycle import BoardClient
 from deployments.metrics import ModelMetrics
-from deployments.state_store import StateOptions
+from deployments.state_store import StateOptions, start_state_actor
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable, Overloaded, SapheneiaError
 from sapheneia.models import create_adapter
@@ -27,6 +27,8 @@ from sapheneia.tasks import ForecastResult, ForecastTask
 logger = logging.getLogger("ray.serve")
 
 POLL_INTERVAL_S = 0.5
+# How long a starting replica waits for the board's first answer (the board may be starting too).
+START_TIMEOUT_S = 60.0
 
 
 class BatchSettings(BaseModel):
@@ -50,7 +52,7 @@ class BatchSettings(BaseModel):
 class ModelServer:
     """Serves one model. Bound by ``build_app`` as ``serve.deployment(ModelServer, ...)``."""
 
-    def __init__(self, config: ModelConfig, run_id: str, state: StateOptions | None = None) -> None:
+    def __init__(self, config: ModelConfig, state: StateOptions | None = None) -> None:
         self.config = config
         if config.threads is not None:
             # Ray gives each replica floor(num_cpus) threads; a model that should use more cores
@@ -72,7 +74,9 @@ class ModelServer:
         self.max_queued_series = BatchSettings().max_queued_series
         self.series_held = 0
         self._lock = threading.Lock()
-        self._board = BoardClient(run_id, state)
+        self._board = BoardClient.of_this_replica(state)
+        if state is not None:
+            start_state_actor(state)
         self._start_as_desired()
         self._stop = threading.Event()
         # A thread, not an asyncio task: loading weights blocks, and requests must keep being
@@ -103,7 +107,7 @@ class ModelServer:
         meant to be down, not even until its first look at the board."""
         try:
             desired = self._board.call_blocking(
-                "report", self.config.id, self.replica, self.state()
+                "report", self.config.id, self.replica, self.state(), timeout_s=START_TIMEOUT_S
             )
         except Exception:  # no board yet to ask: load, and converge on the first look that works
             logger.exception("model %s: state board unreachable at start", self.config.id)

@@ -143,6 +143,21 @@ async def _with_timeout(ref: Any) -> Any:
         raise GetTimeoutError("state store call timed out") from error
 
 
+def start_state_actor(options: StateOptions, timeout_s: float = 60) -> None:
+    """Start the state actor of the file backend now and wait until it answers (a no-op for Redis).
+
+    A replica calls this as it starts: otherwise its first request would start the actor and wait
+    for a new process under ``CALL_TIMEOUT_S``, which a loaded machine can exceed. A store that does
+    not answer in time is logged, not fatal: requests then answer 503 until it does.
+    """
+    if options.url:
+        return
+    try:
+        ray.get(get_state_actor(options.path).get.remote("started"), timeout=timeout_s)
+    except (GetTimeoutError, *LOST):
+        logger.warning("the state actor did not answer within %s s", timeout_s)
+
+
 def open_store(options: StateOptions) -> StateStore:
     """The store ``options`` name: Redis when a URL is set, else the state actor's file."""
     if options.url:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import ray
 
-from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, board_on_head
+from tests.deployments.conftest import API_KEY, HEAD_RESOURCE
 from tests.deployments.test_served_timesfm import forecast_request, series
 
 # Four series of 120 points: an ETS fit takes a sizeable part of a second, so that a replica is
@@ -35,22 +35,16 @@ ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
 
 
 def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path, **more: Any) -> Any:
-    """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head;
-    ``more``: further ``Settings`` fields (``jobs_uri=...``)."""
+    """Deploy ``args`` as application ``name`` at /``name``; ``more``: further ``Settings`` fields
+    (``jobs_uri=...``, ``admin_keys=...``). ``undeploy(name, state_dir)`` removes it."""
     from ray import serve
 
     from deployments.builder import build_app_with_settings
     from sapheneia.settings import Settings
 
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=data_dir,
-        state_dir=state_dir,
-        rate_limit_per_minute=100_000,
-        **more,
-    )
+    more = {"rate_limit_per_minute": 100_000, **more}
+    settings = Settings(api_keys=API_KEY, data_dir=data_dir, state_dir=state_dir, **more)
     app = build_app_with_settings(args, settings)
-    board_on_head(app)
     serve.run(app, name=name, route_prefix=f"/{name}")
     return app
 

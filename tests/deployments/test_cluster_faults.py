@@ -32,6 +32,7 @@ from tests.deployments.cluster_load import (
 from tests.deployments.conftest import (
     add_worker,
     kill_node,
+    undeploy,
     wait_until_reported,
 )
 
@@ -89,9 +90,7 @@ def two_auto_ets(
     url = f"{serve_url}/{name}"
     wait_for(lambda: ready_with(url, "auto-ets", 2), 120, "two ready replicas")
     yield url
-    from ray import serve
-
-    serve.delete(name)
+    undeploy(name, tmp_path)
 
 
 @pytest.fixture
@@ -208,9 +207,7 @@ def one_ingress(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]
     url = f"{serve_url}/front"
     wait_for(lambda: ready_with(url, "auto-ets", 1), 120, "the app")
     yield url
-    from ray import serve
-
-    serve.delete("front")
+    undeploy("front", tmp_path)
 
 
 def test_a_killed_ingress_fails_only_its_requests_in_flight_and_comes_back(

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deployments.conftest import API_KEY, assert_error
+from tests.deployments.conftest import API_KEY, assert_error, undeploy
 from tests.deployments.test_served_timesfm import forecast_request, series
 
 ORIGIN = "https://forecasts.example"
@@ -53,7 +53,7 @@ def edge(serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactor
     url = f"{serve_url}/edge"
     wait_ready(url, timeout_s=120)
     yield url
-    serve.delete("edge")
+    undeploy("edge", settings.state_dir)
 
 
 def wait_ready(url: str, timeout_s: float) -> float:

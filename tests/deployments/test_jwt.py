@@ -26,7 +26,7 @@ from deployments.options import IngressOptions, JwtOptions
 from sapheneia.data import DataLimits
 from sapheneia.keys import digest
 from sapheneia.settings import Settings
-from tests.deployments.conftest import API_KEY, assert_error
+from tests.deployments.conftest import API_KEY, assert_error, undeploy
 
 SECRET = "hs256-shared-secret-0123456789abcdef"
 AUDIENCE = "https://sapheneia.test"
@@ -457,7 +457,7 @@ def jwt_url(
         assert time.monotonic() < deadline, "seasonal-naive not ready on /jwt"
         time.sleep(0.5)
     yield url
-    serve.delete("jwt")
+    undeploy("jwt", settings.state_dir)
 
 
 def test_a_jwt_works_over_http_on_serve(jwt_url: str) -> None:

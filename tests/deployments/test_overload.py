@@ -27,7 +27,7 @@ import pytest
 
 from bench.open_loop import Outcome, Shot, offer
 from bench.soak import serve_pids
-from tests.deployments.conftest import API_KEY, assert_error
+from tests.deployments.conftest import API_KEY, assert_error, undeploy
 from tests.deployments.test_served_timesfm import forecast_request, series
 
 SLOW_ADAPTER = "tests.deployments.slow_model:SlowNaiveAdapter"
@@ -122,7 +122,6 @@ def deploy(
 def overload(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from ray import serve
 
     args = {
         "ingress": {
@@ -149,15 +148,15 @@ def overload(
             ),
         ],
     }
-    yield deploy(serve_url, "overload", args, data_dir, tmp_path_factory.mktemp("overload-state"))
-    serve.delete("overload")
+    state = tmp_path_factory.mktemp("overload-state")
+    yield deploy(serve_url, "overload", args, data_dir, state)
+    undeploy("overload", state)
 
 
 @pytest.fixture(scope="module")
 def narrow(
     serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    from ray import serve
 
     args = {
         "ingress": {
@@ -169,7 +168,7 @@ def narrow(
     }
     state = tmp_path_factory.mktemp("narrow-state")
     yield deploy(serve_url, "narrow", args, data_dir, state, request_timeout_s=DEADLINE_S)
-    serve.delete("narrow")
+    undeploy("narrow", state)
 
 
 def body(model_id: str, n_series: int = 1) -> bytes:

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.deployments import cluster_load
 from tests.deployments.cluster_load import placement
-from tests.deployments.conftest import ADMIN_KEY, API_KEY, assert_error, board_on_head
+from tests.deployments.conftest import ADMIN_KEY, API_KEY, assert_error, undeploy
 from tests.deployments.test_unified import rows
 from tests.redis_server import redis_server
 
@@ -34,24 +35,7 @@ def app_args(models: list[str], ingress_replicas: int = 1) -> dict[str, Any]:
 def deploy(
     name: str, args: dict[str, Any], data_dir: Path, state_dir: Path, **settings: Any
 ) -> Any:
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    app = build_app_with_settings(
-        args,
-        Settings(
-            api_keys=API_KEY,
-            admin_keys=ADMIN_KEY,
-            data_dir=data_dir,
-            state_dir=state_dir,
-            **settings,
-        ),
-    )
-    board_on_head(app)
-    serve.run(app, name=name, route_prefix=f"/{name}")
-    return app
+    return cluster_load.deploy(name, args, state_dir, data_dir, admin_keys=ADMIN_KEY, **settings)
 
 
 def until(check: Callable[[], Any], timeout_s: float = 60) -> Any:
@@ -81,8 +65,6 @@ def forecast(client: httpx.Client, model: str, n_series: int) -> httpx.Response:
 def test_two_ingress_replicas_share_one_request_counter(
     serve_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    from ray import serve
-
     allowed, refused = 5, 4
     deploy(
         "limits", app_args(["seasonal-naive"], 2), data_dir, tmp_path, rate_limit_per_minute=allowed
@@ -99,29 +81,28 @@ def test_two_ingress_replicas_share_one_request_counter(
         assert last.headers["x-ratelimit-remaining"] == "0"
         assert last.headers["retry-after"] == last.headers["x-ratelimit-reset"]
     finally:
-        serve.delete("limits")
+        undeploy("limits", tmp_path)
 
 
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_the_quota_and_a_shut_down_model_survive_delete_and_redeploy(
     serve_url: str, data_dir: Path, tmp_path: Path, backend: str
 ) -> None:
-    from ray import serve
-
     name = f"quota-{backend}"
     args = app_args(["seasonal-naive", "auto-ets"])
     with redis_server(tmp_path) as redis_url:
         settings = {"daily_series_quota": 5, "state_url": redis_url if backend == "redis" else ""}
+        # The file backend must find its file again; Redis must not need the state directory.
+        state_dir = tmp_path / ("state" if backend == "file" else "fresh")
         deploy(name, args, data_dir, tmp_path / "state", **settings)
         try:
             client, admin = clients(f"{serve_url}/{name}")
             until(lambda: client.get("/api/v1/auto-ets/status").json()["model_status"] == "ready")
             assert forecast(client, "seasonal-naive", 3).status_code == 200
             assert admin.post("/api/v1/auto-ets/shutdown").status_code == 200
-            serve.delete(name)
+            # The board and the state actor go with it: what survives is in the store alone.
+            undeploy(name, tmp_path / "state")
 
-            # The file backend must find its file again; Redis must not need the state directory.
-            state_dir = tmp_path / ("state" if backend == "file" else "fresh")
             deploy(name, args, data_dir, state_dir, **settings)
             until(
                 lambda: (
@@ -140,16 +121,15 @@ def test_the_quota_and_a_shut_down_model_survive_delete_and_redeploy(
             assert forecast(client, "seasonal-naive", 1).status_code == 200
             assert_error(forecast(client, "seasonal-naive", 1), 429, "quota_exceeded")
         finally:
-            serve.delete(name)
+            undeploy(name, state_dir)
 
 
 def test_a_killed_board_keeps_health_status_inference_and_a_shut_down_model_down(
     serve_url: str, data_dir: Path, tmp_path: Path
 ) -> None:
     import ray
-    from ray import serve
 
-    from deployments.lifecycle import BOARD_NAME, BOARD_NAMESPACE
+    from deployments.lifecycle import BOARD_NAMESPACE, board_name
 
     app = deploy("board", app_args(["seasonal-naive", "auto-ets"]), data_dir, tmp_path)
     try:
@@ -157,8 +137,8 @@ def test_a_killed_board_keeps_health_status_inference_and_a_shut_down_model_down
         until(lambda: client.get("/api/v1/auto-ets/status").json()["model_status"] == "ready")
         assert admin.post("/api/v1/auto-ets/shutdown").status_code == 200
 
-        run_id = app._bound_deployment.init_args[3]
-        ray.kill(ray.get_actor(f"{BOARD_NAME}-{run_id}", namespace=BOARD_NAMESPACE))
+        options = app._bound_deployment.init_args[2]  # Ingress(handles, configs, options)
+        ray.kill(ray.get_actor(board_name("board", options.state), namespace=BOARD_NAMESPACE))
 
         health = until(
             lambda: (
@@ -174,4 +154,4 @@ def test_a_killed_board_keeps_health_status_inference_and_a_shut_down_model_down
         assert forecast(client, "seasonal-naive", 2).status_code == 200
         assert_error(forecast(client, "auto-ets", 1), 503, "model_unavailable")
     finally:
-        serve.delete("board")
+        undeploy("board", tmp_path)

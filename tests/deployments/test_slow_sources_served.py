@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deployments.conftest import API_KEY, OTHER_KEY, assert_error
+from tests.deployments.conftest import API_KEY, OTHER_KEY, assert_error, undeploy
 from tests.deployments.test_unified import rows
 
 THIRD_KEY = "third-key-0123456789"
@@ -84,7 +84,7 @@ def lenient(
             break
         time.sleep(0.5)
     yield url
-    serve.delete("lenient")
+    undeploy("lenient", settings.state_dir)
 
 
 def test_eight_trickling_urls_leave_other_callers_served(lenient: str, trickle_url: str) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.deployments.conftest import API_KEY
+from tests.deployments.conftest import API_KEY, undeploy
 from tests.deployments.selection_cases import HORIZON, numpy_mase, records
 from tests.deployments.test_tracking import noisy_series
 from tests.sapheneia.test_tracking import read_run
@@ -57,7 +57,7 @@ def mlflow_app(
         assert time.monotonic() < deadline, "seasonal-naive not ready on /mlflow"
         time.sleep(0.5)
     yield url, TrackingTarget(uri=store, experiment="served")
-    serve.delete("mlflow")
+    undeploy("mlflow", settings.state_dir)
 
 
 def test_a_tracked_backtest_over_http_answers_with_its_run(
