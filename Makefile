@@ -12,7 +12,7 @@ TORCH ?= pypi
 TORCH_INDEX_cpu := --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
 TORCH_INDEX_pypi :=
 
-.PHONY: install run stop test lint format unit browser prometheus bench soak clean
+.PHONY: install run stop test lint format unit browser prometheus redis bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,10 +55,16 @@ prometheus:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends prometheus; fi; }
 
+# redis-server for the shared state store's tests (a real Redis on loopback), from Debian's package.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends redis-server; fi; }
+
 unit: install
 	$(BIN)/python -m pytest tests/sapheneia
 
-test: install browser prometheus lint
+test: install browser prometheus redis lint
 	$(BIN)/python -m pytest
 
 bench: install

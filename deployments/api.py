@@ -95,9 +95,13 @@ def create_api(gateway: Gateway) -> FastAPI:
         if not is_public(request):
             # Before anything is read or parsed: a large body without a valid key costs nothing.
             try:
-                check_key(request)
+                caller = check_key(request)
+                window = await gateway.rate_limits.admit_request(caller.key_digest)
             except SapheneiaError as error:
                 return sapheneia_error_response(request, error)
+            rate_headers = window.headers() if window is not None else {}
+        else:
+            rate_headers = {}
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
             return sapheneia_error_response(request, PayloadTooLarge(too_large))
         try:
@@ -112,6 +116,9 @@ def create_api(gateway: Gateway) -> FastAPI:
             # Answered here, inside the CORS middleware, so a 500 carries CORS headers too.
             return server_error_response(request)
         response.headers.update(echoed_request_id(request))
+        # Every answer tells the caller where it stands, so a client can slow down before a 429.
+        for name, value in rate_headers.items():
+            response.headers.setdefault(name, value)
         return response
 
     if gateway.options.cors_origins:

@@ -47,12 +47,13 @@ class Caller:
 
 
 class KeyChecker:
-    """Checks a presented key against digests; rate-limits per key within one ingress replica."""
+    """Checks a presented key against digests. Failed attempts are limited per client address in
+    this replica (a guesser meets the limit on any replica it reaches); the per-key limits that
+    every replica shares are ``deployments.rate_limits``'s."""
 
     def __init__(
         self,
         digests: Iterable[str],
-        rate_limit_per_minute: int,
         admin_digests: Iterable[str] = (),
         failures_per_minute: int = 30,
         jwt: JwtVerifier | None = None,
@@ -60,9 +61,7 @@ class KeyChecker:
         self.admin_digests = list(admin_digests)
         # An admin key may do everything a forecast key may.
         self.digests = list(dict.fromkeys([*digests, *self.admin_digests]))
-        self.rate_limit = rate_limit_per_minute
         self.failures_per_minute = failures_per_minute
-        self._calls: dict[str, deque[float]] = defaultdict(deque)
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self.jwt = jwt
 
@@ -70,7 +69,6 @@ class KeyChecker:
     def from_options(cls, options: IngressOptions) -> KeyChecker:
         return cls(
             options.key_digests,
-            options.rate_limit_per_minute,
             options.admin_key_digests,
             options.auth_failures_per_minute,
             JwtVerifier(options.jwt) if options.jwt is not None else None,
@@ -104,7 +102,6 @@ class KeyChecker:
             if looks_like_jwt(presented):
                 return self._check_jwt(presented)
             raise Unauthorized("invalid API key")
-        self._count(candidate)
         admin = False
         for known in self.admin_digests:
             admin |= hmac.compare_digest(candidate, known)
@@ -124,13 +121,7 @@ class KeyChecker:
             )
         # A NUL can be in no API key (keys come from the environment and files of lines), so a
         # subject's digest never equals a key's: a key spelt "jwt:alice" is not the subject alice.
-        caller = Caller(digest("\0jwt\0" + grant.subject), admin, options.admin_scope)
-        self._count(caller.key_digest)
-        return caller
-
-    def _count(self, key: str) -> None:
-        _window(self._calls[key], self.rate_limit, "requests", 60)
-        self._calls[key].append(time.monotonic())
+        return Caller(digest("\0jwt\0" + grant.subject), admin, options.admin_scope)
 
 
 def _window(events: deque[float], limit: int, what: str, period_s: float) -> None:

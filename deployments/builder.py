@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,9 @@ from deployments.jobs_state import JobOptions
 from deployments.jwt_auth import jwt_options
 from deployments.model_server import BatchSettings, ModelServer
 from deployments.options import IngressOptions
+from deployments.rate_limits import parse_key_limits
 from deployments.serve_options import SERVE_KEYS, ServeOptions, StrictActorOptions
+from deployments.state_store import StateOptions
 from deployments.traffic import TrafficRoute
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.data import DataLimits
@@ -216,6 +217,10 @@ def ingress_options(
         cors_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         audit_log=settings.audit_log,
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        series_per_minute=settings.rate_limit_series,
+        daily_series_quota=settings.daily_series_quota,
+        key_limits=parse_key_limits(settings.key_limits),
+        state=StateOptions.from_settings(settings),  # the same store as the models' board
         auth_failures_per_minute=settings.auth_failures_per_minute,
         url_fetch_threads=settings.url_fetch_threads,
         url_fetches_per_key=settings.url_fetches_per_key,
@@ -291,11 +296,11 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
             raise ValueError(
                 f"traffic name '{route.name}' is already an alias of model '{aliases[route.name]}'"
             )
-    run_id = uuid.uuid4().hex[:12]
+    state = StateOptions.from_settings(settings)
     drain_s = settings.request_timeout_s + DRAIN_MARGIN_S
     handles = {
         entry.id: serve.deployment(ModelServer, **deployment_options(entry, drain_s)).bind(  # type: ignore[attr-defined]
-            configs[entry.id], run_id
+            configs[entry.id], state
         )
         for entry in parsed.models
     }
@@ -312,4 +317,4 @@ def build_app_with_settings(args: dict[str, Any], settings: Settings) -> Applica
         max_surge_percent=SURGE_PERCENT,
         graceful_shutdown_timeout_s=drain_s,
     )
-    return ingress.bind(handles, configs, options, run_id)  # type: ignore[attr-defined]
+    return ingress.bind(handles, configs, options)  # type: ignore[attr-defined]

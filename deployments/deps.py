@@ -47,6 +47,13 @@ def check_key(request: Request) -> Caller:
     return caller
 
 
+async def count_series(request: Request, gateway: Gateway, series: int) -> None:
+    """Charge a parsed request's series to its key: per minute and per day, shared by every ingress
+    replica. After parsing, because only then is it known how many series a request holds."""
+    caller: Caller = request.state.caller
+    await gateway.rate_limits.admit_series(caller.key_digest, series)
+
+
 def authenticate_admin(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
     """The caller, who must hold an admin key (lifecycle routes)."""
     caller.require_admin("changing a model's state")

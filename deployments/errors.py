@@ -107,7 +107,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def sapheneia_error_response(request: Request, error: SapheneiaError) -> JSONResponse:
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(error.headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if error.retry_after_s is not None:

@@ -14,6 +14,7 @@ from deployments.auth import KeyChecker
 from deployments.jobs_state import JobService
 from deployments.lifecycle import ModelState
 from deployments.options import IngressOptions
+from deployments.rate_limits import RateLimits
 from deployments.sources import SourceLoader
 from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig
@@ -27,6 +28,7 @@ class Gateway(Protocol):
     aliases: dict[str, str]
     limits: DataLimits
     keys: KeyChecker
+    rate_limits: RateLimits  # per key, in the store every ingress replica shares
     sources: SourceLoader
     jobs: JobService | None  # None where jobs are off (the in-process test gateway)
     traffic: Traffic  # routed names (splits, shadows) and what they served on this replica

@@ -20,10 +20,12 @@ from ray.serve.handle import DeploymentResponse
 from deployments.api import create_api
 from deployments.auth import KeyChecker
 from deployments.jobs_state import JobService
-from deployments.lifecycle import ModelState, get_board, summarize
+from deployments.lifecycle import BoardClient, ModelState, summarize
 from deployments.metrics import TrafficMetrics
-from deployments.options import IngressOptions
+from deployments.options import IngressOptions, key_limits
+from deployments.rate_limits import RateLimits
 from deployments.sources import SourceLoader
+from deployments.state_store import open_store, start_state_actor
 from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig
 from sapheneia.errors import (
@@ -58,7 +60,6 @@ class Ingress:
         models: dict[str, Any],
         configs: dict[str, ModelConfig],
         options: IngressOptions,
-        run_id: str,
     ) -> None:
         self.handles = models
         self.configs = configs
@@ -69,7 +70,11 @@ class Ingress:
         self.sources = SourceLoader(
             options.limits, options.url_fetch_threads, options.url_fetches_per_key
         )
-        self.board = get_board(run_id)
+        self.board = BoardClient.of_this_replica(options.state)
+        start_state_actor(options.state)
+        self.rate_limits = RateLimits(
+            open_store(options.state), key_limits(options), options.key_limits
+        )
         self.jobs = JobService(options.jobs) if options.jobs else None
         counted = TrafficMetrics()
         self.traffic = Traffic.from_routes(
@@ -93,7 +98,7 @@ class Ingress:
     async def model_states(self, max_age_s: float = 0.0) -> dict[str, ModelState]:
         if time.monotonic() - self._states_at > max_age_s:
             ids = sorted(self.handles)
-            views = await self.board.views.remote(ids)
+            views = await self.board.call("views", ids)
             self._states = {model_id: summarize(views[model_id]) for model_id in ids}
             self._states_at = time.monotonic()
         return self._states
@@ -131,14 +136,14 @@ class Ingress:
         if state == "ready" and current.status == "ready":
             # The weights are loaded everywhere already: new defaults need no reload, so the
             # model keeps answering throughout (no 503 window).
-            await self.board.update_settings.remote(model_id, dict(settings))
+            await self.board.call("update_settings", model_id, dict(settings))
             return (await self.model_states())[model_id]
         if state == "ready" and current.status == "initializing" and current.replicas:
             raise Conflict(f"model '{model_id}' is already initializing; poll its /status")
-        generation = await self.board.set_desired.remote(model_id, state, dict(settings))
+        generation = await self.board.call("set_desired", model_id, state, dict(settings))
         deadline = time.monotonic() + self.options.lifecycle_timeout_s
         while time.monotonic() < deadline:
-            view = (await self.board.views.remote([model_id]))[model_id]
+            view = (await self.board.call("views", [model_id]))[model_id]
             replicas = view["replicas"].values()
             if replicas and all(r.get("generation", -1) >= generation for r in replicas):
                 return summarize(view)

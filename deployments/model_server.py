@@ -13,12 +13,12 @@ import time
 import uuid
 from typing import Any
 
-import ray
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
-from deployments.lifecycle import get_board
+from deployments.lifecycle import BoardClient
 from deployments.metrics import ModelMetrics
+from deployments.state_store import StateOptions, start_state_actor
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable, Overloaded, SapheneiaError
 from sapheneia.models import create_adapter
@@ -27,6 +27,8 @@ from sapheneia.tasks import ForecastResult, ForecastTask
 logger = logging.getLogger("ray.serve")
 
 POLL_INTERVAL_S = 0.5
+# How long a starting replica waits for the board's first answer (the board may be starting too).
+START_TIMEOUT_S = 60.0
 
 
 class BatchSettings(BaseModel):
@@ -50,7 +52,7 @@ class BatchSettings(BaseModel):
 class ModelServer:
     """Serves one model. Bound by ``build_app`` as ``serve.deployment(ModelServer, ...)``."""
 
-    def __init__(self, config: ModelConfig, run_id: str) -> None:
+    def __init__(self, config: ModelConfig, state: StateOptions | None = None) -> None:
         self.config = config
         if config.threads is not None:
             # Ray gives each replica floor(num_cpus) threads; a model that should use more cores
@@ -72,8 +74,10 @@ class ModelServer:
         self.max_queued_series = BatchSettings().max_queued_series
         self.series_held = 0
         self._lock = threading.Lock()
-        self._board = get_board(run_id)
-        self._load()
+        self._board = BoardClient.of_this_replica(state)
+        if state is not None:
+            start_state_actor(state)
+        self._start_as_desired()
         self._stop = threading.Event()
         # A thread, not an asyncio task: loading weights blocks, and requests must keep being
         # answered (with 503) while it does.
@@ -97,6 +101,24 @@ class ModelServer:
                 return
             self.status = "ready"
 
+    def _start_as_desired(self) -> None:
+        """Load the weights unless an admin shut this model down, in this run or an earlier one
+        (the board reads that from the state store): a new replica never serves a model that is
+        meant to be down, not even until its first look at the board."""
+        try:
+            desired = self._board.call_blocking(
+                "report", self.config.id, self.replica, self.state(), timeout_s=START_TIMEOUT_S
+            )
+        except Exception:  # no board yet to ask: load, and converge on the first look that works
+            logger.exception("model %s: state board unreachable at start", self.config.id)
+            self._load()
+            return
+        if desired.state == "shutdown":
+            self.status, self.reason = "uninitialized", "shut down by /shutdown"
+        else:
+            self._load()
+        self.generation = desired.generation
+
     def _unload(self) -> None:
         with self._lock:
             self.adapter.unload()
@@ -105,9 +127,8 @@ class ModelServer:
     def _follow_board(self) -> None:
         while not self._stop.is_set():
             try:
-                desired = ray.get(
-                    self._board.report.remote(self.config.id, self.replica, self.state()),
-                    timeout=10,
+                desired = self._board.call_blocking(
+                    "report", self.config.id, self.replica, self.state()
                 )
                 if desired.generation > self.generation:
                     if desired.state == "shutdown":
@@ -115,7 +136,7 @@ class ModelServer:
                     else:
                         self._load()
                     self.generation = desired.generation
-                    self._board.report.remote(self.config.id, self.replica, self.state())
+                    self._board.call_blocking("report", self.config.id, self.replica, self.state())
             except Exception:  # the board may be restarting; keep serving and retry
                 logger.exception("model %s: state board unreachable", self.config.id)
             self._stop.wait(POLL_INTERVAL_S)

@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from deployments.jobs_state import JobOptions
+from deployments.rate_limits import KeyLimitOverrides, KeyLimits
+from deployments.state_store import StateOptions
 from deployments.traffic import TrafficRoute
 from sapheneia.data import DataLimits
 from sapheneia.tracking import TrackingTarget
@@ -51,7 +53,15 @@ class IngressOptions(BaseModel):
     audit_log: str = Field(default="", description='"" (off), "stdout", or a file to append to.')
     url_fetch_threads: int = Field(default=8, description="Threads fetching URL sources at once.")
     url_fetches_per_key: int = Field(default=4, description="URL fetches in flight per key.")
-    rate_limit_per_minute: int = 600
+    rate_limit_per_minute: int = Field(default=600, description="Requests per key per minute.")
+    series_per_minute: int = Field(default=0, description="Series per key per minute; 0: off.")
+    daily_series_quota: int = Field(default=0, description="Series per key per UTC day; 0: off.")
+    key_limits: dict[str, KeyLimitOverrides] = Field(
+        default_factory=dict, description="Per key id: limits over the three above."
+    )
+    state: StateOptions | None = Field(
+        default=None, description="The shared state store; None: a file in this process only."
+    )
     auth_failures_per_minute: int = Field(
         default=30, description="Failed authentications per client address before 429."
     )
@@ -73,4 +83,13 @@ class IngressOptions(BaseModel):
     )
     traffic: list[TrafficRoute] = Field(
         default_factory=list, description="Traffic splits and shadow models (serve_config.yaml)."
+    )
+
+
+def key_limits(options: IngressOptions) -> KeyLimits:
+    """The limits of a key that ``key_limits`` does not name."""
+    return KeyLimits(
+        requests_per_minute=options.rate_limit_per_minute,
+        series_per_minute=options.series_per_minute,
+        daily_series=options.daily_series_quota,
     )

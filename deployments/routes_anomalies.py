@@ -14,7 +14,7 @@ import pandas as pd
 from fastapi import APIRouter, Request, Response
 
 from deployments.audit import note
-from deployments.deps import CallerDep, GatewayDep
+from deployments.deps import CallerDep, GatewayDep, count_series
 from deployments.gateway import Gateway
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_discovery import answered_by
@@ -92,6 +92,8 @@ def anomalies_router() -> APIRouter:
         body, frame = await parse_table_request(request, AnomaliesRequest, gateway.sources)
         model_id = gateway.resolve(body.model)
         lo, hi = interval_quantiles(body.level)
+        ids = frame[body.id_column] if body.id_column in frame.columns else None
+        await count_series(request, gateway, 1 if ids is None else int(ids.nunique()))
         fits, largest_batch = await one_step_fits(
             gateway, model_id, body, frame, (lo, hi), body.last_n
         )

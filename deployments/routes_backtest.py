@@ -9,7 +9,7 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from deployments.audit import note
-from deployments.deps import CallerDep, GatewayDep
+from deployments.deps import CallerDep, GatewayDep, count_series
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_discovery import answered_by
 from deployments.schemas import (
@@ -63,6 +63,7 @@ def backtest_router() -> APIRouter:
             models=len(model_ids),
         )
         note(request, model=",".join(model_ids), series=len(plan.tasks[0]))
+        await count_series(request, gateway, len(plan.tasks[0]))
         # Every window of every model at once: the model deployments batch them.
         outcomes = await asyncio.gather(
             *(gateway.forecast(model_id, tasks) for model_id in model_ids for tasks in plan.tasks)

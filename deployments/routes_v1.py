@@ -12,7 +12,7 @@ import pandas as pd
 from fastapi import APIRouter, Request
 
 from deployments.audit import note
-from deployments.deps import AdminDep, CallerDep, GatewayDep
+from deployments.deps import AdminDep, CallerDep, GatewayDep, count_series
 from deployments.gateway import model_state
 from deployments.parsing import JsonOnly
 from deployments.routes_discovery import answered_by, public_version, without_paths
@@ -163,6 +163,7 @@ def v1_router() -> APIRouter:
             limits=gateway.limits,
         )
         note(request, model=model_id, series=1)
+        await count_series(request, gateway, 1)
         (result,) = await gateway.forecast(model_id, tasks[:1])
         answer = inference_response(
             tasks[0],

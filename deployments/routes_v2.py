@@ -15,7 +15,7 @@ import pandas as pd
 from fastapi import APIRouter, Request, Response
 
 from deployments.audit import note
-from deployments.deps import CallerDep, GatewayDep
+from deployments.deps import CallerDep, GatewayDep, count_series
 from deployments.gateway import Gateway
 from deployments.parsing import parse_table_request, upload_doc
 from deployments.routes_anomalies import json_rows, one_step_fits
@@ -184,6 +184,7 @@ def v2_router() -> APIRouter:
             limits=gateway.limits,
         )
         note(request, model=model_id, series=len(tasks))
+        await count_series(request, gateway, len(tasks))
         models: list[str] | None = None  # per series, where it is not model_id for all
         history: pd.DataFrame | None = None
         chosen: Chosen | None = None

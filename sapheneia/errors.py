@@ -14,6 +14,8 @@ class SapheneiaError(Exception):
     code: str = "internal_error"
     #: Seconds after which a retry may succeed; sent as ``Retry-After`` (503, 429).
     retry_after_s: int | None = None
+    #: More response headers (a 429's X-RateLimit-*), set on the instance that is raised.
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -161,6 +163,21 @@ class RateLimited(SapheneiaError):
     status = 429
     code = "rate_limited"
     retry_after_s = 10
+
+
+class QuotaExceeded(RateLimited):
+    """The key's daily quota of series is spent; it renews at midnight UTC."""
+
+    code = "quota_exceeded"
+
+
+class StateUnavailable(SapheneiaError):
+    """The shared state store (rate counts, quotas, desired model states) cannot be reached, so the
+    request cannot be counted: retry shortly."""
+
+    status = 503
+    code = "state_unavailable"
+    retry_after_s = 5
 
 
 class Overloaded(SapheneiaError):

@@ -113,7 +113,37 @@ class Settings(BaseSettings):
         validation_alias="SAPHENEIA_MLFLOW_EXPERIMENT",
         description="The MLflow experiment those runs go to (created when missing).",
     )
-    rate_limit_per_minute: int = Field(default=600, validation_alias="SAPHENEIA_RATE_LIMIT")
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=1,
+        validation_alias="SAPHENEIA_RATE_LIMIT",
+        description="Requests per key per minute, counted across every ingress replica.",
+    )
+    rate_limit_series: int = Field(
+        default=0,
+        ge=0,
+        validation_alias="SAPHENEIA_RATE_LIMIT_SERIES",
+        description="Series per key per minute (one 300,000-series request is 300,000); 0: off.",
+    )
+    daily_series_quota: int = Field(
+        default=0,
+        ge=0,
+        validation_alias="SAPHENEIA_DAILY_SERIES_QUOTA",
+        description="Series per key per UTC day, kept in the state store; 0: off.",
+    )
+    key_limits: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_KEY_LIMITS",
+        description='Per-key limits as JSON by key id: {"<key id>": {"requests_per_minute": n, '
+        '"series_per_minute": n, "daily_series": n}}; keys not named get the limits above.',
+    )
+    state_url: str = Field(
+        default="",
+        validation_alias="SAPHENEIA_STATE_URL",
+        description="Shared state store: redis://host:port/db; empty: a file in the state "
+        "directory served by one Ray actor (one machine).",
+        repr=False,
+    )
     url_fetch_threads: int = Field(default=8, ge=1, validation_alias="SAPHENEIA_URL_FETCH_THREADS")
     url_fetches_per_key: int = Field(
         default=4, ge=1, validation_alias="SAPHENEIA_URL_FETCHES_PER_KEY"

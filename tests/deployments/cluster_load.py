@@ -20,7 +20,7 @@ import httpx
 import ray
 
 from sapheneia.testing import wavy_series
-from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, board_on_head, wait_until_reported
+from tests.deployments.conftest import API_KEY, HEAD_RESOURCE, undeploy, wait_until_reported
 from tests.deployments.test_served_timesfm import forecast_request
 
 # Four series of 120 points: an ETS fit takes a sizeable part of a second, so that a replica is
@@ -37,8 +37,8 @@ ON_HEAD = {"num_cpus": 0.1, "resources": {HEAD_RESOURCE: 0.01}}
 
 
 def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path, **more: Any) -> Any:
-    """Deploy ``args`` as application ``name`` at /``name``, its lifecycle board on the head;
-    ``more``: further ``Settings`` fields (``jobs_uri=...``), or others' values."""
+    """Deploy ``args`` as application ``name`` at /``name``; ``more``: further ``Settings`` fields
+    (``jobs_uri=...``), or others' values. ``undeploy(name, state_dir)`` removes it."""
     from ray import serve
 
     from deployments.builder import build_app_with_settings
@@ -47,7 +47,6 @@ def deploy(name: str, args: dict[str, Any], state_dir: Path, data_dir: Path, **m
     fields = {"api_keys": API_KEY, "rate_limit_per_minute": 100_000, **more}
     settings = Settings(data_dir=data_dir, state_dir=state_dir, **fields)
     app = build_app_with_settings(args, settings)
-    board_on_head(app)
     serve.run(app, name=name, route_prefix=f"/{name}")
     return app
 
@@ -72,16 +71,14 @@ def own_app(
 ) -> Iterator[str]:
     """``args`` (one seasonal-naive by default) with ``settings`` as an application of its own at
     ``/<name>`` on the session's Serve instance, so that its settings change no other test's; its
-    URL once every model has reported, deleted on leaving."""
-    from ray import serve
-
+    URL once every model has reported, deleted on leaving (with its board and state actor)."""
     deploy(name, args, state_dir, data_dir, **settings)
     url = f"{serve_url}/{name}"
     wait_until_reported(url, {m["id"] for m in args["models"]}, timeout_s=120)
     try:
         yield url
     finally:
-        serve.delete(name)
+        undeploy(name, state_dir)
 
 
 def placement(app: str, deployment: str = "") -> dict[int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -184,25 +185,30 @@ def publish_metrics_ports(cluster: Any) -> None:
     os.environ["SAPHENEIA_TEST_METRICS_PORTS"] = ",".join(map(str, ports))
 
 
-def board_on_head(app: Any) -> None:
-    """Create the lifecycle board of ``app`` on the head node, before any replica asks for it.
-
-    Whoever asks first creates it, on whichever node Ray picks; the tests that kill the worker node
-    must not lose it with the node (that loss is a subject of its own), and they never kill the head.
+def undeploy(name: str, state_dir: Path | None = None) -> None:
+    """Delete application ``name`` and the detached actors it started: its lifecycle board and,
+    given its state directory, the state actor of that directory's file. A test application must
+    not leave processes behind for the rest of the session's tests.
     """
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from ray import serve
 
-    from deployments.lifecycle import BOARD_NAME, BOARD_NAMESPACE, ModelStateBoard
+    from deployments.lifecycle import BOARD_NAME, BOARD_NAMESPACE
+    from deployments.state_store import actor_name
+    from sapheneia.state import STATE_FILE_NAME
 
-    run_id = app._bound_deployment.init_args[3]  # Ingress(handles, configs, options, run_id)
-    head = ray.get_runtime_context().get_node_id()  # the driver runs on the head
-    ModelStateBoard.options(  # type: ignore[attr-defined]
-        name=f"{BOARD_NAME}-{run_id}",
-        namespace=BOARD_NAMESPACE,
-        lifetime="detached",
-        scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False),
-    ).remote()
+    serve.delete(name)
+    doomed = [
+        actor["name"]
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["namespace"] == BOARD_NAMESPACE
+        and actor["name"].startswith(f"{BOARD_NAME}-{name}-")
+    ]
+    if state_dir is not None:
+        doomed.append(actor_name(str((state_dir / STATE_FILE_NAME).resolve())))
+    for actor in doomed:
+        with contextlib.suppress(ValueError):  # never created: no request reached the store
+            ray.kill(ray.get_actor(actor, namespace=BOARD_NAMESPACE))
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +243,6 @@ def serve_url(
     )
     args = app_args(checkpoints)
     app = build_app_with_settings(args, settings)
-    board_on_head(app)
     serve.run(app, name="api", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     wait_until_reported(url, {m["id"] for m in args["models"]})

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
+from tempfile import mkdtemp
 
 from deployments.auth import KeyChecker
 from deployments.lifecycle import ModelState
-from deployments.options import IngressOptions
+from deployments.options import IngressOptions, key_limits
+from deployments.rate_limits import RateLimits
 from deployments.sources import SourceLoader
 from deployments.traffic import Traffic
 from sapheneia.config import ModelConfig, load_model_configs
 from sapheneia.errors import ModelNotFound, SapheneiaError
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
+from sapheneia.state import LocalState
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +41,9 @@ class LocalGateway:
             options.limits, options.url_fetch_threads, options.url_fetches_per_key
         )
         self.keys = KeyChecker.from_options(options)
+        # The store the served ingress reaches through the state actor, here read directly.
+        path = Path(options.state.path) if options.state else Path(mkdtemp()) / "state.sqlite3"
+        self.rate_limits = RateLimits(LocalState(path), key_limits(options), options.key_limits)
         self.adapters: dict[str, ModelAdapter] = {}
         for model_id, config in self.configs.items():
             adapter = create_adapter(config)

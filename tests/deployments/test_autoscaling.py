@@ -24,7 +24,7 @@ from tests.deployments.cluster_load import (
     run_load,
     wait_for,
 )
-from tests.deployments.conftest import API_KEY
+from tests.deployments.conftest import API_KEY, undeploy
 
 AUTOSCALING = {
     "min_replicas": 1,
@@ -58,9 +58,7 @@ def scaling(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str]:
     url = f"{serve_url}/scaling"
     wait_for(lambda: replicas(url) == 1, 120, "one replica")
     yield url
-    from ray import serve
-
-    serve.delete("scaling")
+    undeploy("scaling", tmp_path)
 
 
 def replicas(url: str) -> int:

@@ -32,6 +32,7 @@ from tests.deployments.cluster_load import (
 from tests.deployments.conftest import (
     add_worker,
     kill_node,
+    undeploy,
     wait_until_reported,
 )
 
@@ -116,9 +117,7 @@ def auto_ets_app(
     url = f"{serve_url}/{name}"
     wait_for(lambda: ready_with(url, "auto-ets", replicas), 120, "ready replicas")
     yield url
-    from ray import serve
-
-    serve.delete(name)
+    undeploy(name, tmp_path)
 
 
 @pytest.fixture

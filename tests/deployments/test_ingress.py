@@ -29,14 +29,15 @@ MODELS = ["auto-ets", "seasonal-naive"]
 
 
 class Board:
-    """The lifecycle board's ``views``, counted: every model ready on one replica."""
+    """The lifecycle board as the ingress reaches it (``BoardClient``), its ``views`` counted: every
+    model ready on one replica."""
 
     def __init__(self, adapters: dict[str, ModelAdapter]) -> None:
         self.adapters = adapters
-        self.views = self
         self.calls = 0
 
-    async def remote(self, models: list[str]) -> dict[str, Any]:
+    async def call(self, method: str, models: list[str]) -> dict[str, Any]:
+        assert method == "views", method
         self.calls += 1
         report = {"status": "ready", "generation": 0, "seen": time.monotonic()}
         return {
@@ -74,12 +75,12 @@ def ingress(
     for adapter in adapters.values():
         adapter.load()
     board = Board(adapters)
-    monkeypatch.setattr(deployments.ingress, "get_board", lambda run_id: board)
+    monkeypatch.setattr(deployments.ingress.BoardClient, "of_this_replica", lambda state: board)
     # /initialization's settings may be a minute old here, so a slow machine cannot flake the count.
     monkeypatch.setattr(deployments.routes_v1, "SETTINGS_MAX_AGE_S", 60.0)
     options = IngressOptions(key_digests=[digest(API_KEY)], limits=DataLimits(data_dir=data_dir))
     handles = {m: Handle(a) for m, a in adapters.items()}
-    gateway = deployments.ingress.Ingress(handles, configs, options, run_id="test")
+    gateway = deployments.ingress.Ingress(handles, configs, options)
     headers = {"Authorization": f"Bearer {API_KEY}"}
     with TestClient(create_api(gateway), headers=headers) as client:
         yield client, board

@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from tests.deployments.cluster_load import deploy, placement, ready_with, wait_for
-from tests.deployments.conftest import API_KEY, free_port
+from tests.deployments.conftest import API_KEY, free_port, undeploy
 
 pytestmark = pytest.mark.cluster
 
@@ -79,7 +79,6 @@ def s3_app(
     s3_endpoint: str, serve_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     import ray
-    from ray import serve
 
     from deployments.builder import job_options
     from deployments.jobs_state import NAMESPACE, board_name
@@ -100,11 +99,12 @@ def s3_app(
         "jobs_s3_endpoint": s3_endpoint,
         "jobs_series_per_bucket": PER_BUCKET,
     }
-    deploy(APP, args, tmp_path_factory.mktemp("s3state"), data_dir, **jobs)
+    state_dir = tmp_path_factory.mktemp("s3state")
+    deploy(APP, args, state_dir, data_dir, **jobs)
     url = f"{serve_url}/{APP}"
     wait_for(lambda: ready_with(url, "auto-ets", 1), 120, "the app")
     yield url
-    serve.delete(APP)
+    undeploy(APP, state_dir)
     # The detached board of this location would outlive the moto server.
     options = job_options(Settings(state_dir=data_dir, **jobs))  # type: ignore[arg-type]
     ray.kill(ray.get_actor(board_name(options), namespace=NAMESPACE))

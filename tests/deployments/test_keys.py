@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from deployments.auth import KeyChecker
+from deployments.rate_limits import KeyLimits, RateLimits
 from sapheneia.errors import RateLimited, Unauthorized
 from sapheneia.keys import KeyConfigError, digest, ensure_keys, scoped_keys
 from sapheneia.settings import Settings
+from sapheneia.state import LocalState
 
 A = "a-forecast-key-0001"
 B = "b-forecast-key-0002"
@@ -156,7 +159,7 @@ def test_a_generated_key_is_admin_only_while_nothing_else_is_set(tmp_path: Path)
 
 
 def test_checker_accepts_only_known_keys() -> None:
-    checker = KeyChecker([digest("good")], rate_limit_per_minute=100)
+    checker = KeyChecker([digest("good")])
     assert checker.check("Bearer good").key_digest == digest("good")
     assert checker.check("bearer good").key_digest == digest("good")
     for header in (None, "", "Bearer", "Bearer bad", "Token good", "good"):
@@ -164,10 +167,14 @@ def test_checker_accepts_only_known_keys() -> None:
             checker.check(header)
 
 
-def test_rate_limit_per_key() -> None:
-    checker = KeyChecker([digest("a"), digest("b")], rate_limit_per_minute=3)
-    for _ in range(3):
-        checker.check("Bearer a")
-    with pytest.raises(RateLimited, match="3 requests per minute"):
-        checker.check("Bearer a")
-    checker.check("Bearer b")  # another key has its own budget
+def test_rate_limit_per_key(tmp_path: Path) -> None:
+    limits = RateLimits(LocalState(tmp_path / "state.sqlite3"), KeyLimits(requests_per_minute=3))
+
+    async def run() -> None:
+        for _ in range(3):
+            await limits.admit_request(digest("a"))
+        with pytest.raises(RateLimited, match="3 requests per minute"):
+            await limits.admit_request(digest("a"))
+        await limits.admit_request(digest("b"))  # another key has its own budget
+
+    asyncio.run(run())

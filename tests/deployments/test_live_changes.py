@@ -21,7 +21,7 @@ import pytest
 from bench.open_loop import Outcome, Shot, offer
 from bench.soak import serve_pids
 from sapheneia.testing import wavy_series
-from tests.deployments.conftest import API_KEY, wait_until_reported
+from tests.deployments.conftest import API_KEY, undeploy, wait_until_reported
 from tests.deployments.test_served_timesfm import forecast_request
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
@@ -62,7 +62,7 @@ def live(
 
     apply(BEFORE)
     yield url, apply
-    serve.delete("live")
+    undeploy("live", settings.state_dir)
 
 
 def body(model_id: str) -> bytes:
