@@ -242,9 +242,11 @@ def warm_up(url: str, frame: pd.DataFrame, work: Workload, replicas: int) -> Non
 @dataclass
 class JobRun:
     """A job as its client saw it: seconds from submission until the first bucket was reported
-    written and until 'succeeded', seconds to download the result, the result and the job's view."""
+    written (and the series it reported then) and until 'succeeded', seconds to download the
+    result, the result and the job's view."""
 
     first_s: float
+    first_series: int
     ran_s: float
     fetch_s: float
     result: pd.DataFrame
@@ -259,10 +261,10 @@ def job(url: str, source: str, work: Workload) -> JobRun:
     with Client(url, API_KEY, timeout_s=TIMEOUT_S) as client:
         started = time.perf_counter()
         handle = client.submit(source, work.horizon, model=work.model, quantiles=QUANTILES)
-        first = None
+        first, first_series = None, 0
         while not (state := handle.status()).finished:
             if first is None and state.series_done:
-                first = time.perf_counter() - started
+                first, first_series = time.perf_counter() - started, state.series_done
             time.sleep(0.5)
         ran = time.perf_counter() - started
         if state.error is not None:
@@ -271,7 +273,9 @@ def job(url: str, source: str, work: Workload) -> JobRun:
         fetched = time.perf_counter() - started - ran
     headers = {"Authorization": f"Bearer {API_KEY}"}
     view = httpx.get(f"{url}/api/v2/jobs/{handle.job_id}", headers=headers, timeout=60).json()
-    return JobRun(ran if first is None else first, ran, fetched, result, view)
+    if first is None:  # finished between two polls
+        first, first_series = ran, len(result) // work.horizon
+    return JobRun(first, first_series, ran, fetched, result, view)
 
 
 def parity(got: pd.DataFrame, expected: pd.DataFrame, ids: list[str], rtol: float) -> str:
@@ -402,6 +406,8 @@ def measure(
     ):
         raise SystemExit(f"the job did not forecast every series: {run.view}")
     figures.update(job_s=run.ran_s, first_s=run.first_s, fetch_s=run.fetch_s)
+    after = run.ran_s - run.first_s
+    figures["steady"] = (series - run.first_series) / after if after > 0 else float("nan")
     figures["buckets"] = progress["buckets_total"]
     expected = figures["answer"] if service.nodes == 1 else one[work.model]["answer"]
     figures["parity"] = parity(run.result, expected, ids, work.rtol)
@@ -433,6 +439,7 @@ def report(
                 round(a["job_s"], 1),
                 round(a["first_s"], 1),
                 job_rate,
+                a["steady"],
                 f"{job_rate / online_rate:.2f}x",
                 a["series"] / (a["job_s"] + a["fetch_s"]),
                 a["buckets"],
@@ -452,6 +459,7 @@ def report(
                     job_rate,
                     two_rate,
                     f"{two_rate / job_rate:.2f}x",
+                    f"{a['steady']:.3g} / {b['steady']:.3g}",
                 ]
             )
             checks.append(f"- {work.model}, job on 2 nodes vs online: {b['parity']}")
@@ -461,7 +469,7 @@ def report(
         "requests to each replica. Job: `Client.submit` of the same Parquet (in the data "
         "directory), timed from submission until the client saw `succeeded` (polled every "
         "0.5 s), its start-up included (planning pass, actors, model loads; 'first bucket' is when "
-        "the first part was reported written). "
+        "the first part was reported written, 'after first bucket' the series/s from then on). "
         f"auto-ets: {w} replicas / {w} job actors of 1 CPU, 112 daily points, horizon 14; "
         "TimesFM-2.5 (full size, random weights, context 512, horizon 128): 1 replica / 1 actor "
         f"of {w} CPUs ({w} torch threads). Quantiles 0.1, 0.5, 0.9. One node: {4 * w} logical "
@@ -477,6 +485,7 @@ def report(
                 "job s",
                 "first bucket s",
                 "job series/s",
+                "job series/s after first bucket",
                 "job / online",
                 "job + download series/s",
                 "buckets",
@@ -494,6 +503,7 @@ def report(
             "1 node series/s",
             "2 nodes series/s",
             "2 / 1",
+            "after first bucket, 1 / 2 nodes series/s",
         ]
         lines += ["", table(headers, cluster_rows)]
     lines += ["", "Parity (the job's result against the online answer, a sample of series):"]
