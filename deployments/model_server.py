@@ -22,6 +22,7 @@ from deployments.state_store import StateOptions, start_state_actor
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable, Overloaded, SapheneiaError
 from sapheneia.models import create_adapter
+from sapheneia.models.torch_runtime import use_threads
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 logger = logging.getLogger("ray.serve")
@@ -54,12 +55,7 @@ class ModelServer:
 
     def __init__(self, config: ModelConfig, state: StateOptions | None = None) -> None:
         self.config = config
-        if config.threads is not None:
-            # Ray gives each replica floor(num_cpus) threads; a model that should use more cores
-            # than its scheduling share says so here.
-            import torch
-
-            torch.set_num_threads(config.threads)
+        use_threads([config])
         self.adapter = create_adapter(config)
         self.replica = uuid.uuid4().hex[:8]
         self.status = "initializing"

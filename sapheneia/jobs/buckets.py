@@ -22,6 +22,7 @@ from sapheneia.evaluation import plan_backtest, report
 from sapheneia.jobs.spec import JobSpec
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
+from sapheneia.models.torch_runtime import use_threads
 from sapheneia.tasks import ForecastResult, ForecastTask, results_columns
 
 BUCKET = "__bucket"
@@ -66,6 +67,8 @@ class BucketForecaster:
 
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
+        # As a served replica does: a job's actor runs the models with their configs' threads.
+        use_threads(spec.models)
         self.adapters: dict[str, ModelAdapter] = {}
         for config in spec.models:
             adapter = create_adapter(config)

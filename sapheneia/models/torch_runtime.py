@@ -19,6 +19,20 @@ T = TypeVar("T")
 Float32 = Literal["never", "on cpu", "always"]
 
 
+def use_threads(configs: Sequence[ModelConfig]) -> None:
+    """The most torch threads any of ``configs`` asks for (``threads``), in this process.
+
+    Ray gives a model replica or a job's actor floor(num_cpus) threads; a model that should use
+    more cores than its scheduling share says so in its config. For a process that serves these
+    models alone: the setting is the whole process's.
+    """
+    threads = max((c.threads for c in configs if c.threads is not None), default=None)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def torch_device(config: ModelConfig) -> Any:
     """``config.device`` as a ``torch.device``; 'auto' is the first GPU when there is one."""
     import torch

@@ -78,3 +78,19 @@ def test_a_written_part_says_what_it_holds(tmp_path: Path) -> None:
     assert (info.series, info.rows, info.failed) == (2, 2, 1)
     assert [b.num_rows for b in location.read_parts()] == [2]
     assert not list((tmp_path / "out").glob(".tmp-*"))
+
+
+def test_a_jobs_actor_runs_its_models_with_their_configs_threads() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 3 if before != 3 else 2
+    configs = [
+        CONFIGS["seasonal-naive"],
+        CONFIGS["auto-ets"].model_copy(update={"threads": wanted}),
+    ]
+    try:
+        BucketForecaster(JobSpec(models=configs, horizon=2, kind="backtest"))
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
