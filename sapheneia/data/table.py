@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,23 +123,38 @@ def prepare(
 ) -> pd.DataFrame:
     """The checked, sorted table with columns ROW, SERIES, TIME, TARGET plus the covariates;
     series ids and their number within ``caps``, checked before anything is sorted."""
+    return prepared(frame, roles, caps).table
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """``prepare``'s table and, for ``build_tasks``, where each series' rows start and end.
+
+    ``bounds`` has shape ``(n_series + 1,)``: series ``i`` is rows ``bounds[i]:bounds[i + 1]``.
+    """
+
+    table: pd.DataFrame
+    bounds: np.ndarray
+
+
+def prepared(frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT_CAPS) -> Prepared:
+    """``prepare``, column-wise: ids are factorized once and checked by their distinct values,
+    rows are sorted by integer keys (and not at all when they come sorted), and repeated
+    timestamps are found by comparing neighbours; the messages are those of the row-wise checks."""
     check_columns(frame, roles)
     if len(frame) == 0:
         raise DataError("the table has no rows")
     rows = np.arange(1, len(frame) + 1)
-    table = pd.DataFrame(
-        {c: frame[c].reset_index(drop=True) for c in roles.covariates},
-        index=pd.RangeIndex(len(frame)),
-    )
-    table[ROW] = rows
-    table[TIME] = parse_timestamps(frame[roles.timestamp].reset_index(drop=True), roles.timestamp)
-    table[TARGET] = numeric(
+    columns: dict[str, Any] = {c: frame[c].reset_index(drop=True) for c in roles.covariates}
+    columns[ROW] = rows
+    columns[TIME] = parse_timestamps(frame[roles.timestamp].reset_index(drop=True), roles.timestamp)
+    columns[TARGET] = numeric(
         frame[roles.target].reset_index(drop=True), f"target column '{roles.target}'", rows
     )
     for column in roles.role_of("dynamic_numerical") + roles.role_of("static_numerical"):
-        table[column] = numeric(table[column], f"covariate '{column}'", rows)
+        columns[column] = numeric(columns[column], f"covariate '{column}'", rows)
     if roles.series_id is None:
-        table[SERIES] = roles.target
+        codes, names = np.zeros(len(frame), dtype=np.intp), np.array([roles.target], dtype=object)
     else:
         ids = frame[roles.series_id].reset_index(drop=True)
         empty = np.flatnonzero(ids.isna().to_numpy())
@@ -145,11 +162,62 @@ def prepare(
             raise DataError(
                 f"series id column '{roles.series_id}' is empty in rows {rows_text(rows[empty])}"
             )
-        table[SERIES] = labels(ids)
-    _check_series(table[SERIES], caps)
-    table = table.sort_values([SERIES, TIME], kind="stable").reset_index(drop=True)
-    _refuse_duplicates(table)
-    return table
+        codes, names = series_codes(ids)
+    _check_series(pd.Series(names, dtype=object), caps)
+    # Codes in the order of the ids as text, so that sorting by code sorts by id.
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.intp)
+    rank[order] = np.arange(len(names))
+    codes, names = rank[codes], names[order]
+    times = pd.DatetimeIndex(columns[TIME]).asi8
+    if not _is_sorted(codes, times):
+        rows_order = np.lexsort((times, codes))
+        codes, times = codes[rows_order], times[rows_order]
+        columns = {c: _take(v, rows_order) for c, v in columns.items()}
+    columns[SERIES] = names[codes]
+    table = pd.DataFrame(
+        {c: columns[c] for c in (*roles.covariates, ROW, TIME, TARGET, SERIES)},
+        index=pd.RangeIndex(len(frame)),
+    )
+    same = (codes[1:] == codes[:-1]) & (times[1:] == times[:-1])
+    if same.any():
+        _refuse_duplicates(table)
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    return Prepared(table, np.concatenate([[0], starts, [len(codes)]]))
+
+
+def series_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A code per row and the id text of each code (``labels``), with no two codes for one text.
+
+    Only the distinct values are turned into text where equal values are sure to give equal text
+    (strings, numbers, categories); a column of mixed kinds is turned into text row by row.
+    """
+    if (
+        isinstance(ids.dtype, pd.CategoricalDtype)
+        or ids.dtype.kind in "biuf"
+        or (ids.dtype.kind == "O" and pd.api.types.infer_dtype(ids, skipna=False) == "string")
+    ):
+        codes, uniques = pd.factorize(ids)  # distinct values in the order they first appear
+        distinct = pd.Series(uniques)
+    else:
+        codes, distinct = np.arange(len(ids)), ids
+    # Text of each distinct value, then one code per distinct text (1 and 1.0 are both "1").
+    text_codes, names = pd.factorize(labels(distinct).reset_index(drop=True))
+    return text_codes[codes], np.asarray(names, dtype=object)
+
+
+def _is_sorted(codes: np.ndarray, times: np.ndarray) -> bool:
+    """Rows already in (series, time) order: most callers send them so; no sort is needed."""
+    if len(codes) < 2:
+        return True
+    step = np.diff(codes)
+    return bool((step >= 0).all() and (times[1:][step == 0] >= times[:-1][step == 0]).all())
+
+
+def _take(values: Any, order: np.ndarray) -> Any:
+    if isinstance(values, pd.Series):
+        return values.take(order).reset_index(drop=True)
+    return values[order]
 
 
 def _check_series(ids: pd.Series, caps: DataLimits) -> None:
