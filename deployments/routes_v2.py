@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import APIRouter, Request, Response
 
@@ -80,8 +81,9 @@ def forecast_json(
     models: list[str] | None = None,
     history: pd.DataFrame | None = None,
     extra: dict[str, Any] | None = None,
-) -> str:
+) -> str | bytes:
     columns = output_columns(results, models)
+    finite = all(np.isfinite(c).all() for c in columns.values() if c.dtype.kind == "f")
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
@@ -90,6 +92,10 @@ def forecast_json(
     if history is not None:
         payload["history"] = json_rows(history, body.id_column)
     payload |= extra or {}  # auto / ensemble: 'selection'; calibrate: 'calibration'
+    if finite and history is None and not extra:
+        # orjson writes NaN as null rather than refusing it: only for columns checked finite
+        # above (the metadata holds no floats that can be NaN).
+        return orjson.dumps(payload)
     # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
     return json.dumps(payload, allow_nan=False)
 
