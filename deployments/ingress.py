@@ -25,6 +25,7 @@ from deployments.metrics import TrafficMetrics
 from deployments.options import IngressOptions
 from deployments.sources import SourceLoader
 from deployments.traffic import Traffic
+from sapheneia.blocks import ResultBlock, TaskBlock
 from sapheneia.config import ModelConfig
 from sapheneia.errors import (
     Conflict,
@@ -99,7 +100,8 @@ class Ingress:
         return self._states
 
     async def forecast(self, model_id: str, tasks: list[ForecastTask]) -> list[ForecastResult]:
-        response = self.handles[model_id].forecast.remote(tasks)
+        # One block of arrays rather than an object graph per series (sapheneia.blocks).
+        response = self.handles[model_id].forecast.remote(TaskBlock.pack(tasks) or tasks)
         try:
             outcomes = await asyncio.wait_for(response, self.options.request_timeout_s)
         except BackPressureError as error:
@@ -121,6 +123,8 @@ class Ingress:
                 f"the replica serving '{model_id}' stopped while answering; Ray Serve is "
                 "restarting it: retry shortly"
             ) from error
+        if isinstance(outcomes, ResultBlock):
+            return outcomes.results()
         for outcome in outcomes:
             if isinstance(outcome, SapheneiaError):
                 raise outcome
