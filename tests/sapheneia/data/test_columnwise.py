@@ -200,15 +200,20 @@ def test_tasks_hold_what_pandas_computes(
         pd.testing.assert_index_equal(task.future_timestamps, want["future"], check_names=False)
 
 
-def test_a_sorted_table_and_its_shuffle_give_the_same_tasks() -> None:
-    frame = shuffled_panel(["a", "b", "c"], None, seed=3)
+def test_sorted_grouped_and_shuffled_tables_give_the_same_tasks() -> None:
+    frame = shuffled_panel(["a", "b", "c10", "c9"], None, seed=3)
     ordered = frame.sort_values(["unique_id", "ds"]).reset_index(drop=True)
-    for one, other in zip(
-        build_tasks(frame, ColumnRoles(), 2), build_tasks(ordered, ColumnRoles(), 2), strict=True
-    ):
-        assert one.series_id == other.series_id
-        np.testing.assert_array_equal(one.context, other.context)
-        pd.testing.assert_index_equal(one.future_timestamps, other.future_timestamps)
+    # Each series' rows together and in time order, the series not in id order.
+    grouped = pd.concat(
+        [ordered[ordered["unique_id"] == i] for i in ("c9", "a", "c10", "b")], ignore_index=True
+    )
+    expected = build_tasks(ordered, ColumnRoles(), 2)
+    for other in (frame, grouped):
+        for one, same in zip(expected, build_tasks(other, ColumnRoles(), 2), strict=True):
+            assert one.series_id == same.series_id
+            np.testing.assert_array_equal(one.context, same.context)
+            pd.testing.assert_index_equal(one.timestamps, same.timestamps)
+            pd.testing.assert_index_equal(one.future_timestamps, same.future_timestamps)
 
 
 def test_errors_name_the_first_failing_series_in_id_order() -> None:
