@@ -211,3 +211,37 @@ def test_a_non_finite_value_is_still_refused_rather_than_written_as_null() -> No
     body = ForecastRequest.model_validate({**FIELDS, "data": ROWS})
     with pytest.raises(ValueError, match="JSON compliant"):
         forecast_json([bad], body, "m", {})
+
+
+# --- the Arrow answer holds what the JSON answer holds --------------------------------------------
+
+
+@pytest.mark.parametrize("ask", ["field", "accept"])
+def test_the_arrow_answer_has_the_json_answers_rows_and_metadata(
+    local: httpx.Client, ask: str
+) -> None:
+    as_json = local.post(V2, json={**FIELDS, "data": ROWS}).json()
+    if ask == "field":
+        response = local.post(V2, json={**FIELDS, "data": ROWS, "format": "arrow"})
+    else:
+        accept = {"Accept": "application/vnd.apache.arrow.stream"}
+        response = local.post(V2, json={**FIELDS, "data": ROWS}, headers=accept)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    data = pa.ipc.open_stream(response.content).read_all()
+    described = json.loads(data.schema.metadata[b"sapheneia"])
+    assert described["model"] == "seasonal-naive"
+    assert described["metadata"]["series_count"] == 3
+    assert pa.types.is_timestamp(data.schema.field("ds").type)
+    rows = data.to_pandas().assign(ds=lambda f: f["ds"].map(lambda t: t.isoformat()))
+    assert rows.to_dict(orient="records") == as_json["forecast"]
+
+
+def test_an_arrow_answer_keeps_the_time_zone(local: httpx.Client) -> None:
+    zoned = [{**row, "ds": row["ds"] + "T00:00:00+01:00"} for row in ROWS]
+    response = local.post(V2, json={**FIELDS, "data": zoned, "format": "arrow"})
+    assert response.status_code == 200, response.text
+    data = pa.ipc.open_stream(response.content).read_all()
+    as_json = local.post(V2, json={**FIELDS, "data": zoned}).json()["forecast"]
+    stamps = [t.isoformat() for t in data.column("ds").to_pandas()]
+    assert stamps == [row["ds"] for row in as_json]
