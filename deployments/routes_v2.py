@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -30,13 +31,15 @@ from deployments.schemas import (
     error_responses,
 )
 from deployments.selecting import Chosen, choose
+from deployments.sources import INLINE_ROWS
 from sapheneia import tracking
 from sapheneia.data import build_tasks
 from sapheneia.errors import InvalidInput
 from sapheneia.selection import SELECTORS, default_metric
 from sapheneia.tasks import ForecastResult, future_index, iso_timestamps, results_columns
 
-# Responses for up to this many series are shaped inline; a thread hop costs more than the work.
+# Responses for up to this many series (and tasks from up to INLINE_ROWS rows) are built inline:
+# a thread hop costs more than the work.
 INLINE_SERIES = 4
 RUN_HEADER = "X-MLflow-Run-Id"
 
@@ -230,7 +233,7 @@ def v2_router() -> APIRouter:
             )
         target = tracking.require_target(gateway.options.mlflow) if body.track else None
         roles = body.roles(frame.columns)
-        tasks = await asyncio.to_thread(
+        build = functools.partial(
             build_tasks,
             frame,
             roles,
@@ -241,6 +244,7 @@ def v2_router() -> APIRouter:
             group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
             limits=gateway.limits,
         )
+        tasks = build() if len(frame) <= INLINE_ROWS else await asyncio.to_thread(build)
         note(request, model=model_id, series=len(tasks))
         models: list[str] | None = None  # per series, where it is not model_id for all
         history: pd.DataFrame | None = None
