@@ -64,7 +64,11 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
         raw = (
             values.astype(str) if is_integer_dtype(values) and not is_bool_dtype(values) else values
         )
-        parsed = to_datetimes(raw)
+        # Each distinct value parsed once (a panel's series mostly share their dates): what
+        # pandas' own cache does, without its lookup of every row back through an index.
+        codes, distinct = pd.factorize(raw)
+        once = to_datetimes(pd.Series(distinct))
+        parsed = pd.Series(once.array.take(codes, allow_fill=True), index=raw.index)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         shown = ", ".join(f"row {i + 1} ({value_text(values.iloc[i])})" for i in bad[:SHOWN])

@@ -259,3 +259,21 @@ def test_limits_still_apply_before_any_task() -> None:
             2,
             limits=dataclasses.replace(DataLimits(data_dir="."), max_series=2),
         )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2024-01-02", "2024-01-01", "2024-01-02", "2024-01-03"] * 20,
+        ["2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00"] * 30,  # offsets change
+        [20240101, 20240102, 20240101],  # integers as dates
+        ["2024-01-01", "01/02/2024", "2024-01-03"],  # mixed formats
+        ["2024-01-01 10:00", "2024-01-01 10:00:30.5"] * 40,
+    ],
+)
+def test_timestamps_parse_as_pandas_parses_every_row(values: list[object]) -> None:
+    from sapheneia.data.table import parse_timestamps, to_datetimes
+
+    raw = pd.Series(values, index=pd.RangeIndex(len(values)) + 10)
+    reference = to_datetimes(raw.astype(str) if isinstance(values[0], int) else raw)
+    pd.testing.assert_series_equal(parse_timestamps(raw, "ds"), reference)
