@@ -177,12 +177,19 @@ def steps_section(quick: bool) -> str:
 
 
 def ingress_pid() -> int:
-    from ray.util.state import list_actors
+    """The ingress replica's process: among this process's descendants (the local Ray instance's
+    workers), the one whose title Ray set to the ingress replica's."""
+    import psutil
 
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=1000):
-        if str(actor.class_name).endswith(":ingress"):
-            return int(actor.pid or 0)
-    raise RuntimeError("no live ingress replica")
+    for _ in range(60):
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if "ServeReplica:api:ingress" in " ".join(child.cmdline()):
+                    return int(child.pid)
+            except psutil.Error:
+                continue
+        time.sleep(0.5)
+    raise RuntimeError("no ingress replica among this process's descendants")
 
 
 def process_cpu(pid: int) -> float:

@@ -91,7 +91,7 @@ def forecast_json(
     columns["ds"] = np.asarray(iso_timestamps(results), dtype=object)
     names = [body.id_column if n == "unique_id" else n for n in columns]
     values = [c.tolist() for c in columns.values()]
-    rows = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    rows = [dict(zip(names, row)) for row in zip(*values)]  # noqa: B905 - equal by construction
     payload: dict[str, Any] = {"model": model_id, "forecast": rows, "metadata": metadata}
     if history is not None:
         payload["history"] = json_rows(history, body.id_column)

@@ -105,8 +105,12 @@ def to_datetimes(raw: pd.Series) -> pd.Series:
 
 def numeric(values: pd.Series, what: str, row_numbers: np.ndarray) -> pd.Series:
     """Floats for a column; DataError naming rows whose non-empty values are not numbers."""
-    converted = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = np.flatnonzero((converted.isna() & values.notna()).to_numpy())
+    if values.dtype == np.float64:  # numbers already (Arrow, Parquet, most JSON): no coercion
+        converted = values
+        bad = np.empty(0, dtype=np.intp)
+    else:
+        converted = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = np.flatnonzero((converted.isna() & values.notna()).to_numpy())
     if bad.size:
         shown = ", ".join(
             f"row {row_numbers[i]} ({value_text(values.iloc[i])})" for i in bad[:SHOWN]
@@ -169,7 +173,7 @@ def prepared(frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT
                 f"series id column '{roles.series_id}' is empty in rows {rows_text(rows[empty])}"
             )
         codes, names = series_codes(ids, text)
-    _check_series(pd.Series(names, dtype=object), caps)
+    _check_series(names, caps)
     # Codes in the order of the ids as text, so that sorting by code sorts by id.
     order = np.argsort(names, kind="stable")
     rank = np.empty(len(names), dtype=np.intp)
@@ -236,17 +240,18 @@ def _take(values: Any, order: np.ndarray) -> Any:
     return values[order]
 
 
-def _check_series(ids: pd.Series, caps: DataLimits) -> None:
-    lengths = ids.str.len()
+def _check_series(ids: np.ndarray, caps: DataLimits) -> None:
+    """``ids``: each series' id text once, in the order they first appear."""
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     if int(lengths.max()) > caps.max_name_chars:
-        longest = str(ids.iloc[int(lengths.argmax())])
+        longest = str(ids[int(lengths.argmax())])
         raise over_limit(
             f"series id {longest[:40]!r}... is {len(longest):,} characters long",
             caps.max_name_chars,
             "SAPHENEIA_MAX_NAME_CHARS",
             "use shorter ids",
         )
-    count = ids.nunique()
+    count = len(ids)
     if count > caps.max_series:
         raise over_limit(
             f"the request has {count:,} series",
