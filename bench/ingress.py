@@ -234,7 +234,69 @@ def served_rows(url: str, pid: int, quick: bool) -> list[list[object]]:
     return rows
 
 
-def served_section(quick: bool) -> str:
+def profile_section(url: str, pid: int, n_series: int, kind: str, seconds: float) -> str:
+    """py-spy's samples of the ingress replica while it answers back-to-back requests: the
+    functions holding the most samples, on their own and with what they call."""
+    import subprocess
+    import sys
+    from collections import Counter
+
+    spy = Path(sys.executable).with_name("py-spy")
+    output = Path(tempfile.mkdtemp()) / "profile.txt"
+    body = json_body(n_series) if kind == "json" else arrow_body(n_series)
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    if kind == "arrow":
+        headers |= {
+            "Content-Type": "application/vnd.apache.arrow.stream",
+            REQUEST_HEADER: json.dumps(FIELDS),
+        }
+    # --gil: only the thread holding the GIL, so that threads waiting on locks and sockets (Ray's
+    # router and event loops, idle pool workers) do not crowd out where Python spends its time.
+    command = [str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--gil"]
+    recorder = subprocess.Popen(
+        [*command, "--output", str(output), "--duration", str(int(seconds))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with httpx.Client(headers=headers, timeout=600) as client:
+        while recorder.poll() is None:
+            client.post(f"{url}/api/v2/forecast", content=body).raise_for_status()
+    own: Counter[str] = Counter()
+    within: Counter[str] = Counter()
+    total = 0
+    for line in output.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [_frame(f) for f in stack.split(";")]
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            within[frame] += int(count)
+    ours = [(f, n) for f, n in within.most_common() if "(deployments/" in f or "(sapheneia/" in f]
+    rows = [["own", f, 100 * n / total] for f, n in own.most_common(12)]
+    rows += [["with callees", f, 100 * n / total] for f, n in ours[:12]]
+    return "\n".join(
+        [
+            f"### py-spy: the ingress replica answering {n_series}-series {kind} requests",
+            "",
+            f"{total} samples at 250 Hz over {seconds:.0f} s of the thread holding the GIL (py-spy "
+            "--gil; Ray's C++ threads are not sampled); the share of samples in each function on "
+            "its own, and in this project's functions with what they call.",
+            "",
+            table(["", "function (file)", "% of samples"], rows),
+        ]
+    )
+
+
+def _frame(text: str) -> str:
+    """``function (path/file.py:line)`` as ``function (package/file.py)``."""
+    name, _, where = text.partition(" (")
+    path = where.split(":")[0]
+    parts = Path(path).parts
+    short = "/".join(parts[-2:]) if len(parts) >= 2 else path
+    return f"{name} ({short})"
+
+
+def served_section(quick: bool, profile: tuple[int, str] | None = None) -> str:
     from bench.common import ServeInstance
 
     with tempfile.TemporaryDirectory() as directory:
@@ -244,7 +306,13 @@ def served_section(quick: bool) -> str:
         instance = ServeInstance(root / "data", root / "state")
         try:
             _deploy(instance)
-            rows = served_rows(instance.url, ingress_pid(), quick)
+            pid = ingress_pid()
+            rows = served_rows(instance.url, pid, quick)
+            profiled = (
+                profile_section(instance.url, pid, *profile, 15.0 if quick else 30.0)
+                if profile
+                else ""
+            )
         finally:
             instance.close()
     return "\n".join(
@@ -258,6 +326,8 @@ def served_section(quick: bool) -> str:
             table(
                 ["series/request", "body", "requests", "CPU ms / request", "CPU ms / series"], rows
             ),
+            "",
+            profiled,
         ]
     )
 
@@ -295,13 +365,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["steps", "served"])
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for every Ray process (Ray Serve's RAY_SERVE_* settings)",
+    )
+    parser.add_argument(
+        "--profile",
+        default="32,json",
+        help="series,body of the requests py-spy samples the ingress answering ('' for none)",
+    )
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
+    for setting in args.env:  # the local Ray instance's processes inherit this environment
+        name, _, value = setting.partition("=")
+        os.environ[name] = value
     sections = []
     if args.only in (None, "steps"):
         sections.append(steps_section(args.quick))
     if args.only in (None, "served"):
-        sections.append(served_section(args.quick))
+        size, _, kind = args.profile.partition(",")
+        sections.append(served_section(args.quick, (int(size), kind) if size else None))
     print("\n\n".join(sections))
 
 
