@@ -290,9 +290,9 @@ def profile_section(url: str, pid: int, n_series: int, kind: str, seconds: float
 def _frame(text: str) -> str:
     """``function (path/file.py:line)`` as ``function (package/file.py)``."""
     name, _, where = text.partition(" (")
-    path = where.split(":")[0]
-    parts = Path(path).parts
-    short = "/".join(parts[-2:]) if len(parts) >= 2 else path
+    parts = Path(where.split(":")[0]).parts
+    ours = [i for i, part in enumerate(parts) if part in ("sapheneia", "deployments")]
+    short = "/".join(parts[ours[-1] :] if ours else parts[-2:])
     return f"{name} ({short})"
 
 
