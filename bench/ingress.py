@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from bench.common import API_KEY, HORIZON, QUANTILES, series_rows, table
+from deployments import routes_v2
 from deployments.routes_v2 import forecast_json
 from deployments.schemas import ForecastRequest
 from sapheneia.config import ModelConfig
@@ -126,13 +127,21 @@ def step_rows(n_series: int, kind: str, repeats: int) -> list[list[object]]:
     done = [r for r in results if isinstance(r, ForecastResult)]
     metadata = {"series_count": len(done), "batch_sizes": [n_series] * len(done)}
     steps["answer (JSON)"] = lambda: forecast_json(done, body, "seasonal-naive", metadata)
+    answer_arrow = getattr(routes_v2, "forecast_arrow", None)
+    if answer_arrow is not None:  # not in the code before Arrow answers
+        steps["answer (Arrow)"] = lambda: answer_arrow(done, body, "seasonal-naive", metadata)
     out: list[list[object]] = []
-    total = 0.0
+    common, answers = 0.0, {}
     for name, call in steps.items():
         ms = cpu_ms(call, repeats)
-        total += ms
+        if name.startswith("answer"):
+            answers[name.removeprefix("answer ")] = ms
+        else:
+            common += ms
         out.append([n_series, kind, name, ms, ms / n_series])
-    out.append([n_series, kind, "all steps", total, total / n_series])
+    for shape, ms in answers.items():
+        total = common + ms
+        out.append([n_series, kind, f"all steps, answer {shape}", total, total / n_series])
     return out
 
 
@@ -208,14 +217,28 @@ def served_rows(url: str, pid: int, quick: bool) -> list[list[object]]:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     cases: list[tuple[int, str, bytes, dict[str, str]]] = []
     for n_series in SIZES:
-        cases.append((n_series, "json", json_body(n_series), {"Content-Type": "application/json"}))
+        json_type = {"Content-Type": "application/json"}
+        cases.append((n_series, "json -> json", json_body(n_series), json_type))
         if _blocks() is not None:
             arrow = {
                 "Content-Type": "application/vnd.apache.arrow.stream",
                 REQUEST_HEADER: json.dumps(FIELDS),
             }
-            cases.append((n_series, "arrow", arrow_body(n_series), arrow))
+            cases.append((n_series, "arrow -> json", arrow_body(n_series), arrow))
+            answer_arrow = {**arrow, REQUEST_HEADER: json.dumps({**FIELDS, "format": "arrow"})}
+            cases.append((n_series, "arrow -> arrow", arrow_body(n_series), answer_arrow))
     with httpx.Client(headers=headers, timeout=600) as client:
+        # The floor: a route that does nothing (GET /), the same way through proxy and replica.
+        count = 30 if quick else 100
+        for _ in range(5):
+            client.get(f"{url}/").raise_for_status()
+        before, started = process_cpu(pid), time.perf_counter()
+        for _ in range(count):
+            client.get(f"{url}/").raise_for_status()
+        seconds = time.perf_counter() - started
+        floor = (process_cpu(pid) - before - idle_rate * seconds) / count * 1e3
+        rows.append(["GET / (no work)", "-", count, floor, "-"])
+        print(rows[-1], flush=True)
         for n_series, kind, body, extra in cases:
             count = {1: 100, 32: 30, 1000: 8}[n_series] // (3 if quick else 1)
             for _ in range(2):  # warm-up
@@ -320,8 +343,8 @@ def served_section(quick: bool, profile: tuple[int, str] | None = None) -> str:
             "### Served: the ingress replica's process CPU",
             "",
             "Sequential requests to seasonal-naive; CPU of the ingress replica's process (user + "
-            "system) over the requests, less its idle rate, per request and per series answered; "
-            "JSON answers in every row.",
+            "system) over the requests, less its idle rate, per request and per series answered. "
+            "'body -> answer': JSON rows or an Arrow IPC body, answered as JSON or Arrow.",
             "",
             table(
                 ["series/request", "body", "requests", "CPU ms / request", "CPU ms / series"], rows
