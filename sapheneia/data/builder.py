@@ -22,7 +22,7 @@ from sapheneia.data.calendar import (
 from sapheneia.data.covariates import dynamic_values, static_values
 from sapheneia.data.limits import DEFAULT_CAPS, MAX_QUANTILES, DataLimits, over_limit
 from sapheneia.data.roles import ColumnRoles
-from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepared, rows_text
+from sapheneia.data.table import ROW, TARGET, TIME, Prepared, prepared, rows_text
 from sapheneia.errors import (
     InvalidInput,
     IrregularTimestamps,
@@ -93,11 +93,12 @@ def build_tasks(
     _check_output(spec, 1, caps)  # before reading the table: a horizon alone can be too much
     ready = prepared(frame, roles, caps)
     _check_output(spec, len(ready.bounds) - 1, caps)
-    series = SeriesRows.of(ready.table)
+    series = SeriesRows.of(ready)
+    ids = ready.names[ready.codes[ready.bounds[:-1]]]
     # Rows are sorted by series: contiguous slices are much cheaper than a groupby's copies.
     return [
-        _task(series, int(start), int(stop), spec)
-        for start, stop in itertools.pairwise(ready.bounds)
+        _task(series, str(series_id), int(start), int(stop), spec)
+        for series_id, (start, stop) in zip(ids, itertools.pairwise(ready.bounds), strict=True)
     ]
 
 
@@ -105,23 +106,21 @@ def build_tasks(
 class SeriesRows:
     """The prepared table's columns as arrays, sliced per series without pandas per series."""
 
-    table: pd.DataFrame
-    ids: np.ndarray
+    prepared: Prepared
     times: pd.DatetimeIndex
     stamps: np.ndarray  # int64 in the times' unit (UTC instants when they have a zone)
     target: np.ndarray
     rows: np.ndarray
 
     @classmethod
-    def of(cls, table: pd.DataFrame) -> SeriesRows:
-        times = pd.DatetimeIndex(table[TIME]).rename(None)
+    def of(cls, ready: Prepared) -> SeriesRows:
+        times = pd.DatetimeIndex(ready.columns[TIME]).rename(None)
         return cls(
-            table=table,
-            ids=table[SERIES].to_numpy(),
+            prepared=ready,
             times=times,
             stamps=times.asi8,
-            target=table[TARGET].to_numpy(dtype="float64"),
-            rows=table[ROW].to_numpy(),
+            target=np.asarray(ready.columns[TARGET], dtype="float64"),
+            rows=np.asarray(ready.columns[ROW]),
         )
 
 
@@ -209,9 +208,8 @@ def _bound_value(bound: pd.Timestamp | None, times: pd.DatetimeIndex) -> int | N
     return None if aligned is None else int(aligned.as_unit(times.unit).asm8.view("i8"))
 
 
-def _task(rows: SeriesRows, start: int, stop: int, spec: TaskSpec) -> ForecastTask:
-    """The task of the series in table rows ``start:stop``."""
-    series = str(rows.ids[start])
+def _task(rows: SeriesRows, series: str, start: int, stop: int, spec: TaskSpec) -> ForecastTask:
+    """The task of ``series``, in table rows ``start:stop``."""
     instants = rows.stamps[start:stop]
     target = rows.target[start:stop]
     low, high = _bound_value(spec.start, rows.times), _bound_value(spec.end, rows.times)
@@ -265,7 +263,7 @@ def _task(rows: SeriesRows, start: int, stop: int, spec: TaskSpec) -> ForecastTa
     static_num: dict[str, float] = {}
     static_cat: dict[str, str] = {}
     if spec.roles.covariates:  # slicing frames per series is the slow part: skip when unused
-        frame = rows.table.iloc[start:stop]
+        frame = rows.prepared.table.iloc[start:stop]
         numeric_dyn, categorical_dyn = dynamic_values(
             series, frame.iloc[begin : last + 1], frame.iloc[last + 1 :], future, spec.roles
         )

@@ -3,6 +3,7 @@ sorted by (series, time) with their original row numbers, no duplicate timestamp
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,15 +135,22 @@ def prepare(
     return prepared(frame, roles, caps).table
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
-    """``prepare``'s table and, for ``build_tasks``, where each series' rows start and end.
+    """``prepare``'s table as columns (sorted rows: the covariates, ROW, TIME, TARGET), each
+    row's series as a code into ``names`` (the ids as text, sorted), and where each series' rows
+    start and end: series ``i`` is rows ``bounds[i]:bounds[i + 1]``. The DataFrame is built only
+    when asked for (``table``): tasks without covariates need the arrays alone."""
 
-    ``bounds`` has shape ``(n_series + 1,)``: series ``i`` is rows ``bounds[i]:bounds[i + 1]``.
-    """
-
-    table: pd.DataFrame
+    columns: dict[str, Any]
+    codes: np.ndarray
+    names: np.ndarray
     bounds: np.ndarray
+
+    @functools.cached_property
+    def table(self) -> pd.DataFrame:
+        columns = {**self.columns, SERIES: self.names[self.codes]}
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(self.codes)))
 
 
 def prepared(frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT_CAPS) -> Prepared:
@@ -184,16 +192,13 @@ def prepared(frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT
     if rows_order is not None:
         codes, times = codes[rows_order], times[rows_order]
         columns = {c: _take(v, rows_order) for c, v in columns.items()}
-    columns[SERIES] = names[codes]
-    table = pd.DataFrame(
-        {c: columns[c] for c in (*roles.covariates, ROW, TIME, TARGET, SERIES)},
-        index=pd.RangeIndex(len(frame)),
-    )
+    ordered = {c: columns[c] for c in (*roles.covariates, ROW, TIME, TARGET)}
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    ready = Prepared(ordered, codes, names, np.concatenate([[0], starts, [len(codes)]]))
     same = (codes[1:] == codes[:-1]) & (times[1:] == times[:-1])
     if same.any():
-        _refuse_duplicates(table)
-    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-    return Prepared(table, np.concatenate([[0], starts, [len(codes)]]))
+        _refuse_duplicates(ready.table)
+    return ready
 
 
 def series_codes(ids: pd.Series, text: bool = False) -> tuple[np.ndarray, np.ndarray]:
