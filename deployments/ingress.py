@@ -41,6 +41,25 @@ from sapheneia.tasks import ForecastResult, ForecastTask
 REPLICA_LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
 
 
+# Calls up to this size (each way) go by value: a quarter of the gRPC channel's default 4 MiB cap
+# (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH), leaving room for what the estimate leaves out.
+BY_VALUE_BYTES = 1024 * 1024
+
+
+def call_bytes(tasks: list[ForecastTask]) -> int:
+    """About the larger of a forecast call's request and answer, in bytes: 16 per history point
+    (value and timestamp), 8 per future value of each answer column (mean, median, each level and
+    the timestamp), and some for each series' id, settings and covariates."""
+    history = sum(len(task.context) for task in tasks)
+    covariates = sum(
+        sum(len(v) for v in (*t.dynamic_numerical.values(), *t.dynamic_categorical.values()))
+        for t in tasks
+        if t.has_covariates
+    )
+    answer = sum(task.horizon * (len(task.quantiles) + 3) for task in tasks)
+    return 16 * (history + covariates) + 8 * answer + 512 * len(tasks)
+
+
 def drop(response: DeploymentResponse) -> None:
     """Cancel a model call nobody waits for: Serve cancels the replica's coroutine, and the
     request's series still queued for a batch are left out of it, so the model never computes them.
@@ -62,6 +81,12 @@ class Ingress:
         run_id: str,
     ) -> None:
         self.handles = models
+        # By value: a call and its answer go over the replica's own gRPC channel, not through the
+        # object store and an actor call (about 4 ms less ingress CPU per request on 2 cores);
+        # only for small calls, under the channel's message cap.
+        self.by_value = {
+            name: handle.options(_by_reference=False) for name, handle in models.items()
+        }
         self.configs = configs
         self.options = options
         self.aliases = {alias: cfg.id for cfg in configs.values() for alias in cfg.aliases}
@@ -101,7 +126,8 @@ class Ingress:
 
     async def forecast(self, model_id: str, tasks: list[ForecastTask]) -> list[ForecastResult]:
         # One block of arrays rather than an object graph per series (sapheneia.blocks).
-        response = self.handles[model_id].forecast.remote(TaskBlock.pack(tasks) or tasks)
+        handles = self.by_value if call_bytes(tasks) <= BY_VALUE_BYTES else self.handles
+        response = handles[model_id].forecast.remote(TaskBlock.pack(tasks) or tasks)
         try:
             outcomes = await asyncio.wait_for(response, self.options.request_timeout_s)
         except BackPressureError as error:
