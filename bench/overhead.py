@@ -72,6 +72,7 @@ def p50_p99(seconds: list[float]) -> list[float]:
 def run(serve_url: str, quick: bool) -> str:
     n = 30 if quick else 200
     adapter = create_adapter(load_model_configs(Path("configs/models"))["seasonal-naive"])
+    adapter.load()  # unloaded, forecast only answers 'not loaded'
     frame = load_table(
         json.loads(forecast_body("seasonal-naive", 1))["data"], DataLimits(data_dir=Path("/tmp"))
     )
