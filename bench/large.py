@@ -45,8 +45,11 @@ def panel(n_series: int, length: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def arrow_bytes(frame: pd.DataFrame) -> bytes:
+def arrow_bytes(frame: pd.DataFrame, dictionary_ids: bool = False) -> bytes:
     data = pa.Table.from_pandas(frame, preserve_index=False)
+    if dictionary_ids:  # each id once: what keeps 100,000 series under the body cap
+        ids = data.column("unique_id").dictionary_encode()
+        data = data.set_column(0, "unique_id", ids)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, data.schema) as writer:
         writer.write_table(data)
@@ -180,7 +183,7 @@ def hundred_thousand(instance: ServeInstance, length: int) -> list[str]:
     ingress replica's peak memory while it is answered (JSON), and again with Arrow in and out."""
     frame = panel(100_000, length)
     content = parquet_bytes(frame)
-    arrow = arrow_bytes(frame)
+    arrow = arrow_bytes(frame, dictionary_ids=True)
     fields = {"model": "seasonal-naive", "horizon": 7, "quantiles": QUANTILES}
     pid = ingress_pid()
     rows = []
@@ -229,9 +232,11 @@ def hundred_thousand(instance: ServeInstance, length: int) -> list[str]:
         if not ok:
             print(response.text[:500], flush=True)
     return [
-        f"100,000 daily series of {length} points ({len(frame):,} rows), horizon 7; the default "
-        "caps (20 MiB body, 2,000,000 rows, 100,000 series); SAPHENEIA_REQUEST_TIMEOUT_S raised to "
-        "900 s and two seasonal-naive replicas, since the model alone takes minutes on 2 cores.",
+        f"100,000 daily series of {length} points ({len(frame):,} rows), horizon 7, under the "
+        "default caps: 20 MiB of body and of decoded table (8 bytes a value, plus the id text: "
+        "this is about as many points as 100,000 series can carry), 2,000,000 rows, 100,000 "
+        "series; SAPHENEIA_REQUEST_TIMEOUT_S raised to 900 s and two seasonal-naive replicas, "
+        "since the model alone takes minutes on 2 cores. Ids dictionary-encoded in the Arrow body.",
         "",
         table(
             [
@@ -265,7 +270,7 @@ def main() -> None:
                 lines.append("")
             if args.only in (None, "hundred"):
                 deploy(instance, replicas=2, timeout_s=900)
-                lines += hundred_thousand(instance, 14)
+                lines += hundred_thousand(instance, 6)
         finally:
             instance.close()
     print("\n".join(lines))
