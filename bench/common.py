@@ -90,13 +90,24 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 async def drive(
-    url: str, body: bytes, concurrency: int, duration_s: float, min_requests: int = 0
+    url: str,
+    body: bytes,
+    concurrency: int,
+    duration_s: float,
+    min_requests: int = 0,
+    headers: dict[str, str] | None = None,
+    n_series: int | None = None,
 ) -> LoadResult:
     """Closed loop: ``concurrency`` clients send ``body`` back to back until ``duration_s`` has
     passed (and at least ``min_requests`` were sent). Throughput counts every series answered over
-    the time until the last answer."""
-    n_series = len({row["unique_id"] for row in json.loads(body)["data"]})
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    the time until the last answer. A body other than JSON rows (Arrow) comes with its
+    ``headers`` and ``n_series``."""
+    if n_series is None:
+        n_series = len({row["unique_id"] for row in json.loads(body)["data"]})
+    headers = {
+        "Authorization": f"Bearer {API_KEY}",
+        **(headers or {"Content-Type": "application/json"}),
+    }
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     result = LoadResult(concurrency, 0, 0, 0.0)
     sent = 0
@@ -114,7 +125,7 @@ async def drive(
                 if response.status_code != 200:
                     result.errors += 1
                     continue
-                metadata = response.json().get("metadata", {})
+                metadata = answer_metadata(response)
                 result.batch_sizes += [b for b in metadata.get("batch_sizes", []) if b]
                 result.requests += 1
                 result.series += n_series
@@ -124,10 +135,26 @@ async def drive(
     return result
 
 
+def answer_metadata(response: httpx.Response) -> dict[str, Any]:
+    """A forecast answer's metadata: the JSON answer's, or an Arrow answer's schema metadata."""
+    if response.headers.get("content-type", "").startswith("application/vnd.apache.arrow"):
+        import pyarrow as pa
+
+        schema = pa.ipc.open_stream(response.content).schema
+        return dict(json.loads(schema.metadata[b"sapheneia"]).get("metadata", {}))
+    return dict(response.json().get("metadata", {}))
+
+
 def run_load(
-    url: str, body: bytes, concurrency: int, duration_s: float, min_requests: int = 0
+    url: str,
+    body: bytes,
+    concurrency: int,
+    duration_s: float,
+    min_requests: int = 0,
+    headers: dict[str, str] | None = None,
+    n_series: int | None = None,
 ) -> LoadResult:
-    return asyncio.run(drive(url, body, concurrency, duration_s, min_requests))
+    return asyncio.run(drive(url, body, concurrency, duration_s, min_requests, headers, n_series))
 
 
 def wait_for_health(url: str, models: set[str], timeout_s: float = 300) -> dict[str, str]:

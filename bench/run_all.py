@@ -22,6 +22,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes, shorter turns")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the sections; leave bench/RESULTS.md alone"
+    )
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = "1"
     started, header = time.time(), machine()
@@ -40,7 +43,11 @@ def main() -> None:
             (root / "data").mkdir()
             instance = ServeInstance(root / "data", root / "state")
             try:
-                instance.deploy(served.app_args(checkpoint))
+                # Without the served part, the statistical models alone (no TimesFM to load).
+                needs_timesfm = "served" in args.only
+                instance.deploy(
+                    served.app_args(checkpoint) if needs_timesfm else served.statistical_args()
+                )
                 if "served" in args.only:
                     sections.append(served.run(instance.url, checkpoint, ceilings, args.quick))
                     print(sections[-1], "\n", flush=True)
@@ -52,8 +59,9 @@ def main() -> None:
         if "startup" in args.only:
             sections.append(startup.run(args.quick))
             print(sections[-1], "\n", flush=True)
-    write_results(sections, started, header)
-    print(f"written to {RESULTS}")
+    if not args.no_write:
+        write_results(sections, started, header)
+        print(f"written to {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,13 @@ def app_args(checkpoint: Path) -> dict[str, Any]:
     }
 
 
+def statistical_args() -> dict[str, Any]:
+    """The benchmark app's statistical models alone (what bench/overhead.py calls)."""
+    args = app_args(Path("unused"))
+    args["models"] = [m for m in args["models"] if m["id"].startswith("seasonal-naive")]
+    return args
+
+
 VARIANTS = {
     "batching on": "timesfm-2.5",
     "batching off": "timesfm-2.5-b1",

@@ -27,6 +27,7 @@ from deployments.rate_limits import RateLimits
 from deployments.sources import SourceLoader
 from deployments.state_store import open_store, start_state_actor
 from deployments.traffic import Traffic
+from sapheneia.blocks import ResultBlock, TaskBlock
 from sapheneia.config import ModelConfig
 from sapheneia.errors import (
     Conflict,
@@ -40,6 +41,25 @@ from sapheneia.tasks import ForecastResult, ForecastTask
 
 # A replica that died mid-request: Serve restarts it; the caller may retry shortly.
 REPLICA_LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
+
+
+# Calls up to this size (each way) go by value: a quarter of the gRPC channel's default 4 MiB cap
+# (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH), leaving room for what the estimate leaves out.
+BY_VALUE_BYTES = 1024 * 1024
+
+
+def call_bytes(tasks: list[ForecastTask]) -> int:
+    """About the larger of a forecast call's request and answer, in bytes: 16 per history point
+    (value and timestamp), 8 per future value of each answer column (mean, median, each level and
+    the timestamp), and some for each series' id, settings and covariates."""
+    history = sum(len(task.context) for task in tasks)
+    covariates = sum(
+        sum(len(v) for v in (*t.dynamic_numerical.values(), *t.dynamic_categorical.values()))
+        for t in tasks
+        if t.has_covariates
+    )
+    answer = sum(task.horizon * (len(task.quantiles) + 3) for task in tasks)
+    return 16 * (history + covariates) + 8 * answer + 512 * len(tasks)
 
 
 def drop(response: DeploymentResponse) -> None:
@@ -62,6 +82,12 @@ class Ingress:
         options: IngressOptions,
     ) -> None:
         self.handles = models
+        # By value: a call and its answer go over the replica's own gRPC channel, not through the
+        # object store and an actor call (about 4 ms less ingress CPU per request on 2 cores);
+        # only for small calls, under the channel's message cap.
+        self.by_value = {
+            name: handle.options(_by_reference=False) for name, handle in models.items()
+        }
         self.configs = configs
         self.options = options
         self.aliases = {alias: cfg.id for cfg in configs.values() for alias in cfg.aliases}
@@ -104,7 +130,9 @@ class Ingress:
         return self._states
 
     async def forecast(self, model_id: str, tasks: list[ForecastTask]) -> list[ForecastResult]:
-        response = self.handles[model_id].forecast.remote(tasks)
+        # One block of arrays rather than an object graph per series (sapheneia.blocks).
+        handles = self.by_value if call_bytes(tasks) <= BY_VALUE_BYTES else self.handles
+        response = handles[model_id].forecast.remote(TaskBlock.pack(tasks) or tasks)
         try:
             outcomes = await asyncio.wait_for(response, self.options.request_timeout_s)
         except BackPressureError as error:
@@ -126,6 +154,8 @@ class Ingress:
                 f"the replica serving '{model_id}' stopped while answering; Ray Serve is "
                 "restarting it: retry shortly"
             ) from error
+        if isinstance(outcomes, ResultBlock):
+            return outcomes.results()
         for outcome in outcomes:
             if isinstance(outcome, SapheneiaError):
                 raise outcome

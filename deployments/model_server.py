@@ -7,6 +7,7 @@ report its state. HTTP, auth and data loading belong to the ingress.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from ray import serve
 from deployments.lifecycle import BoardClient
 from deployments.metrics import ModelMetrics
 from deployments.state_store import StateOptions, start_state_actor
+from sapheneia.blocks import ResultBlock, TaskBlock
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable, Overloaded, SapheneiaError
 from sapheneia.models import create_adapter
@@ -30,6 +32,11 @@ logger = logging.getLogger("ray.serve")
 POLL_INTERVAL_S = 0.5
 # How long a starting replica waits for the board's first answer (the board may be starting too).
 START_TIMEOUT_S = 60.0
+
+
+def series_in(pieces: list[list[ForecastTask]]) -> int:
+    """A batch's size for ``@serve.batch``: the series in its pieces."""
+    return sum(len(piece) for piece in pieces)
 
 
 class BatchSettings(BaseModel):
@@ -68,6 +75,7 @@ class ModelServer:
         # Requests are bounded by Serve (max_ongoing / max_queued_requests), but one request may
         # carry thousands of series: this bound is in series, so that waits stay within deadlines.
         self.max_queued_series = BatchSettings().max_queued_series
+        self.max_batch_size = BatchSettings().max_batch_size
         self.series_held = 0
         self._lock = threading.Lock()
         self._board = BoardClient.of_this_replica(state)
@@ -150,6 +158,7 @@ class ModelServer:
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         settings = BatchSettings.model_validate(user_config or {})
+        self.max_batch_size = settings.max_batch_size
         self._batched.set_max_batch_size(settings.max_batch_size)  # type: ignore[attr-defined]
         self._batched.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)  # type: ignore[attr-defined]
         self.max_queued_series = settings.max_queued_series
@@ -166,11 +175,19 @@ class ModelServer:
 
     # -- forecasting -----------------------------------------------------------------------------
 
-    async def forecast(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
-        """Forecast one request's tasks; each joins the shared batch queue on its own.
+    async def forecast(
+        self, tasks: TaskBlock | list[ForecastTask]
+    ) -> ResultBlock | list[ForecastResult | SapheneiaError]:
+        """Forecast one request's tasks (a block, or a list where a block cannot hold them); the
+        results come back as a block when every task succeeded.
 
-        When the caller cancels (deadline, disconnect), Serve cancels this coroutine; ``gather``
-        then cancels each task's place in the batch queue and ``@serve.batch`` leaves it out."""
+        The tasks join the shared batch queue in pieces of at most a batch, so that one request's
+        series cost a few queue entries rather than one each, and a batch still fills with series
+        from several requests (``@serve.batch`` counts series, not pieces). When the caller cancels
+        (deadline, disconnect), Serve cancels this coroutine; ``gather`` then cancels each piece's
+        place in the batch queue and ``@serve.batch`` leaves it out."""
+        if isinstance(tasks, TaskBlock):
+            tasks = tasks.tasks()
         if self.status != "ready":
             error = ModelUnavailable(
                 f"model '{self.config.id}' is {self.status}: "
@@ -186,12 +203,19 @@ class ModelServer:
             return [shed for _ in tasks]
         self.series_held += len(tasks)
         try:
-            return list(await asyncio.gather(*(self._batched(task) for task in tasks)))
+            size = self.max_batch_size
+            pieces = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+            answered = await asyncio.gather(*(self._batched(piece) for piece in pieces))
         finally:
             self.series_held -= len(tasks)
+        outcomes = [outcome for piece in answered for outcome in piece]
+        return ResultBlock.pack(outcomes) or outcomes
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
-    async def _batched(self, tasks: list[ForecastTask]) -> list[ForecastResult | SapheneiaError]:
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01, batch_size_fn=series_in)
+    async def _batched(
+        self, pieces: list[list[ForecastTask]]
+    ) -> list[list[ForecastResult | SapheneiaError]]:
+        tasks = [task for piece in pieces for task in piece]
         started = time.perf_counter()
         # The adapter is synchronous and CPU-bound: run it off the event loop so that the replica
         # keeps accepting requests (and filling the next batch) meanwhile.
@@ -204,4 +228,5 @@ class ModelServer:
                 result.metadata.update(
                     batch_size=len(tasks), replica=self.replica, model_seconds=round(elapsed, 6)
                 )
-        return results
+        bounds = itertools.accumulate((len(piece) for piece in pieces), initial=0)
+        return [results[start:stop] for start, stop in itertools.pairwise(bounds)]

@@ -173,7 +173,7 @@ def jobs_router() -> APIRouter:
         job_id = new_job_id()
         raw = await read_body(request, gateway.limits.max_bytes)
         upload: tuple[str, bytes] | None = None
-        if body_format(request) == "multipart":
+        if body_format(request, ("json", "multipart")) == "multipart":
             body, upload = await uploaded_job(request)
         else:
             body = parse_body(JobRequest, raw)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow as pa
 from fastapi import APIRouter, Request, Response
 
 from deployments.audit import note
@@ -29,13 +32,15 @@ from deployments.schemas import (
     error_responses,
 )
 from deployments.selecting import Chosen, choose
+from deployments.sources import INLINE_ROWS
 from sapheneia import tracking
 from sapheneia.data import build_tasks
 from sapheneia.errors import InvalidInput
 from sapheneia.selection import SELECTORS, default_metric
-from sapheneia.tasks import ForecastResult, iso_timestamps, results_columns
+from sapheneia.tasks import ForecastResult, future_index, iso_timestamps, results_columns
 
-# Responses for up to this many series are shaped inline; a thread hop costs more than the work.
+# Responses for up to this many series (and tasks from up to INLINE_ROWS rows) are built inline:
+# a thread hop costs more than the work.
 INLINE_SERIES = 4
 RUN_HEADER = "X-MLflow-Run-Id"
 
@@ -75,7 +80,7 @@ def output_columns(
 
 @dataclass
 class ForecastAnswer:
-    """What a forecast answers with, before it is written as JSON or CSV."""
+    """What a forecast answers with, before it is written as JSON, CSV or Arrow."""
 
     results: list[ForecastResult]
     body: ForecastRequest
@@ -85,8 +90,9 @@ class ForecastAnswer:
     history: pd.DataFrame | None = None  # in-sample one-step fits, for history: true
     extra: dict[str, Any] | None = None  # auto / ensemble: 'selection'; calibrate: 'calibration'
 
-    def as_json(self) -> str:
+    def as_json(self) -> str | bytes:
         columns = output_columns(self.results, self.models)
+        finite = all(np.isfinite(c).all() for c in columns.values() if c.dtype.kind == "f")
         columns["ds"] = np.asarray(iso_timestamps(self.results), dtype=object)
         names = [self.body.id_column if n == "unique_id" else n for n in columns]
         values = [c.tolist() for c in columns.values()]
@@ -99,6 +105,10 @@ class ForecastAnswer:
         if self.history is not None:
             payload["history"] = json_rows(self.history, self.body.id_column)
         payload |= self.extra or {}
+        if finite and self.history is None and not self.extra:
+            # orjson writes NaN as null rather than refusing it: only for columns checked finite
+            # above (the metadata holds no floats that can be NaN).
+            return orjson.dumps(payload)
         # allow_nan=False: the answer is RFC 8259 JSON or an error, never NaN or Infinity.
         return json.dumps(payload, allow_nan=False)
 
@@ -112,6 +122,38 @@ class ForecastAnswer:
             )
         return table.rename(columns={"unique_id": self.body.id_column}).to_csv(index=False)
 
+    def as_arrow(self) -> bytes:
+        """The CSV answer's table as an Arrow IPC stream, typed ('ds' a timestamp), with what the
+        JSON answer holds beside the rows ('model', 'metadata', 'selection', ...) as JSON in the
+        schema's metadata under 'sapheneia'. Column-wise end to end: nothing per row."""
+        id_column = self.body.id_column
+        columns: dict[str, Any] = output_columns(self.results, self.models)
+        stamps = future_index(self.results)
+        columns["ds"] = stamps if stamps is not None else iso_timestamps(self.results)
+        if self.history is None:
+            data = pa.table({id_column if n == "unique_id" else n: v for n, v in columns.items()})
+        else:
+            frame = pd.concat(
+                [
+                    self.history.assign(kind="history"),
+                    pd.DataFrame(columns).assign(kind="forecast"),
+                ],
+                ignore_index=True,
+            )
+            renamed = frame.rename(columns={"unique_id": id_column})
+            data = pa.Table.from_pandas(renamed, preserve_index=False)
+        described = {"model": self.model_id, "metadata": self.metadata, **(self.extra or {})}
+        # allow_nan=False: the metadata is RFC 8259 JSON, as in the JSON answer.
+        data = data.replace_schema_metadata({"sapheneia": json.dumps(described, allow_nan=False)})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, data.schema) as writer:
+            writer.write_table(data)
+        return bytes(sink.getvalue().to_pybytes())
+
+    def written(self, kind: str) -> Callable[[], str | bytes]:
+        """The writer for an answer format."""
+        return {"json": self.as_json, "csv": self.as_csv, "arrow": self.as_arrow}[kind]
+
 
 def model_headers(version: dict[str, str | None]) -> dict[str, str]:
     return {
@@ -119,6 +161,17 @@ def model_headers(version: dict[str, str | None]) -> dict[str, str]:
         for name, value in version.items()
         if value is not None
     }
+
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "arrow": ARROW_STREAM}
+
+
+def answer_format(body: ForecastRequest, accept: str) -> str:
+    """The body's ``format``, or else what the Accept header asks for (Arrow, CSV), else JSON."""
+    if body.format != "json":
+        return body.format
+    return "arrow" if ARROW_STREAM in accept else "csv" if "text/csv" in accept else "json"
 
 
 def v2_router() -> APIRouter:
@@ -138,8 +191,12 @@ def v2_router() -> APIRouter:
         responses={
             200: {
                 "model": ForecastResponse,
-                "description": "The forecast as JSON, or as CSV with the same columns.",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "The forecast as JSON, or as CSV or an Arrow IPC stream with the "
+                "same columns.",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
+                },
             },
             **error_responses(*FORECAST_ERRORS),
         },
@@ -172,7 +229,7 @@ def v2_router() -> APIRouter:
             )
         target = tracking.require_target(gateway.options.mlflow) if body.track else None
         roles = body.roles(frame.columns)
-        tasks = await asyncio.to_thread(
+        build = functools.partial(
             build_tasks,
             frame,
             roles,
@@ -183,6 +240,7 @@ def v2_router() -> APIRouter:
             group=uuid.uuid4().hex,  # drawn by the server: batch groups never cross callers
             limits=gateway.limits,
         )
+        tasks = build() if len(frame) <= INLINE_ROWS else await asyncio.to_thread(build)
         note(request, model=model_id, series=len(tasks))
         await count_series(request, gateway, len(tasks))
         models: list[str] | None = None  # per series, where it is not model_id for all
@@ -201,7 +259,8 @@ def v2_router() -> APIRouter:
             results, history = await with_history(
                 gateway.forecast(model_id, tasks), gateway, model_id, body, frame
             )
-        as_csv = body.format == "csv" or "text/csv" in request.headers.get("accept", "")
+        answer_kind = answer_format(body, request.headers.get("accept", ""))
+        media_type = MEDIA_TYPES[answer_kind]
         metadata = {
             "model_version": (
                 None
@@ -251,18 +310,16 @@ def v2_router() -> APIRouter:
         # Shaping many series takes tens of milliseconds: off the event loop, so that other
         # requests keep flowing to the models meanwhile.
         answer = ForecastAnswer(results, body, model_id, metadata, models, history, extra)
-        shape = answer.as_csv if as_csv else answer.as_json
+        shape = answer.written(answer_kind)
         content = await asyncio.to_thread(shape) if len(results) > INLINE_SERIES else shape()
         # The CSV body has no metadata: the headers say which model answered (and which MLflow
-        # run recorded it), for both formats.
+        # run recorded it), for every format.
         headers = (
             {"X-Traffic-Route": model_id} if routed else model_headers(metadata["model_version"])
         )
         if "mlflow_run_id" in metadata:
             headers[RUN_HEADER] = metadata["mlflow_run_id"]
-        return Response(
-            content, media_type="text/csv" if as_csv else "application/json", headers=headers
-        )
+        return Response(content, media_type=media_type, headers=headers)
 
     @router.get("/traffic")
     async def traffic(gateway: GatewayDep, _: CallerDep) -> dict[str, Any]:

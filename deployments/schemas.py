@@ -161,7 +161,12 @@ class ForecastRequest(TableRequest):
 
     model: str = Field(description="Model id or alias, see GET /api/v2/models.")
     horizon: int = Field(ge=1, le=10000, description="Steps ahead to forecast.")
-    format: Literal["json", "csv"] = Field(default="json", description="Response format.")
+    format: Literal["json", "csv", "arrow"] = Field(
+        default="json",
+        description="Response format: JSON, CSV, or an Arrow IPC stream (with 'model' and "
+        "'metadata' as JSON in its schema's metadata, under 'sapheneia'); with 'json', an Accept "
+        "header of text/csv or application/vnd.apache.arrow.stream chooses instead.",
+    )
     history: bool = Field(
         default=False,
         description="Also return in-sample one-step fitted values for the latest history points "

@@ -19,6 +19,8 @@ from sapheneia.data import DataLimits, load_table
 from sapheneia.errors import RateLimited
 
 REMOTE_SCHEMES = ("http://", "https://", "s3://", "gs://")
+# Up to this many inline rows become a table (and then tasks) on the event loop.
+INLINE_ROWS = 2_000
 
 
 def is_remote(source: Any) -> bool:
@@ -37,6 +39,8 @@ class SourceLoader:
     async def load(self, source: Any, key: str, filename: str | None = None) -> pd.DataFrame:
         """The table of ``source`` (rows, bytes, a path or a URL) for the caller with ``key``."""
         if not is_remote(source):
+            if isinstance(source, list) and len(source) <= INLINE_ROWS:
+                return load_table(source, self.limits)  # a few rows: less work than a thread hop
             return await asyncio.to_thread(load_table, source, self.limits, filename=filename)
         if self._in_flight[key] >= self.fetches_per_key:
             error = RateLimited(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sapheneia.errors import InvalidInput
 
 #: Weights dtypes a torch model may run in.
 Dtype = Literal["float32", "bfloat16", "float16"]
+#: Devices a model may name: the first GPU if there is one, the CPU, a CUDA GPU, Apple's GPU.
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 class ModelConfig(BaseModel):
@@ -35,10 +38,15 @@ class ModelConfig(BaseModel):
     aliases: list[str] = Field(
         default_factory=list, description="Other ids that reach this model (e.g. 'timesfm20')."
     )
-    device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    device: str = Field(
+        default="auto",
+        description="'auto' (the first CUDA GPU if there is one, else the CPU), 'cpu', 'cuda', "
+        "'cuda:N' or 'mps'. Models without weights (statistical) ignore it.",
+    )
     dtype: Dtype = Field(
         default="float32",
-        description="Weights dtype: float32, bfloat16 or float16 (some models keep float32 on CPU).",
+        description="Weights dtype: float32, bfloat16 or float16. TimesFM runs either half "
+        "precision on CPU too; Chronos and FlowState keep float32 on CPU (and log that they do).",
     )
     threads: int | None = Field(
         default=None,
@@ -56,6 +64,16 @@ class ModelConfig(BaseModel):
         description="The adapter's own settings, checked against its options model (see "
         "sapheneia.models.registry.validate_config).",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if DEVICE.fullmatch(device) is None:
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' (N a GPU's index) or 'mps'; "
+                f"got {device!r}"
+            )
+        return device
 
 
 def load_model_configs(directory: Path) -> dict[str, ModelConfig]:

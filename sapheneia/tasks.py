@@ -131,10 +131,36 @@ def results_columns(results: list[ForecastResult]) -> dict[str, np.ndarray]:
     return columns
 
 
+def future_index(results: list[ForecastResult]) -> pd.DatetimeIndex | None:
+    """The future timestamps of many results end to end, as one index (time zone kept); None
+    when they differ in zone or unit."""
+    if not results:
+        return pd.DatetimeIndex([])
+    first = results[0].future_timestamps
+    clock = (first.unit, str(first.tz))
+    if any((r.future_timestamps.unit, str(r.future_timestamps.tz)) != clock for r in results):
+        return None
+    values = np.concatenate([r.future_timestamps.asi8 for r in results])
+    stamps = pd.DatetimeIndex(values.view(f"M8[{first.unit}]"))
+    return stamps if first.tz is None else stamps.tz_localize("UTC").tz_convert(first.tz)
+
+
 def iso_timestamps(results: list[ForecastResult]) -> list[str]:
-    """Future timestamps of many results as ISO 8601 text, in one vectorised pass."""
-    stamps = pd.DatetimeIndex(np.concatenate([r.future_timestamps.to_numpy() for r in results]))
-    aware = any(r.future_timestamps.tz is not None for r in results)
-    if aware or (stamps.asi8 % 1_000_000_000).any():  # offsets or sub-second steps: exact text
+    """Future timestamps of many results as ISO 8601 text; each distinct instant is written once
+    (the series of a request mostly share their future dates)."""
+    if not results:
+        return []
+    first = results[0].future_timestamps
+    if future_index(results) is None:  # zones or units differ
         return [t.isoformat() for r in results for t in r.future_timestamps]
-    return [str(s) for s in np.datetime_as_string(stamps.to_numpy(), unit="s")]
+    values = np.concatenate([r.future_timestamps.asi8 for r in results])
+    distinct, inverse = np.unique(values, return_inverse=True)
+    stamps = pd.DatetimeIndex(distinct.view(f"M8[{first.unit}]"))
+    if first.tz is not None:
+        stamps = stamps.tz_localize("UTC").tz_convert(first.tz)
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[first.unit]
+    if first.tz is not None or (distinct % per_second).any():
+        texts = [t.isoformat() for t in stamps]  # offsets or sub-second steps: exact text
+    else:
+        texts = [str(s) for s in np.datetime_as_string(stamps.to_numpy(), unit="s")]
+    return np.asarray(texts, dtype=object)[inverse].tolist()  # type: ignore[no-any-return]

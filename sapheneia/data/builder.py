@@ -22,7 +22,7 @@ from sapheneia.data.calendar import (
 from sapheneia.data.covariates import dynamic_values, static_values
 from sapheneia.data.limits import DEFAULT_CAPS, MAX_QUANTILES, DataLimits, over_limit
 from sapheneia.data.roles import ColumnRoles
-from sapheneia.data.table import ROW, SERIES, TARGET, TIME, prepare, rows_text
+from sapheneia.data.table import ROW, TARGET, TIME, Prepared, prepared, rows_text
 from sapheneia.errors import (
     InvalidInput,
     IrregularTimestamps,
@@ -91,15 +91,37 @@ def build_tasks(
     if spec.start is not None and spec.end is not None and spec.start > spec.end:
         raise InvalidInput("context_start is after context_end")
     _check_output(spec, 1, caps)  # before reading the table: a horizon alone can be too much
-    table = prepare(frame, roles, caps)
-    ids = table[SERIES].to_numpy()
-    starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
-    _check_output(spec, len(starts) - 1, caps)
+    ready = prepared(frame, roles, caps)
+    _check_output(spec, len(ready.bounds) - 1, caps)
+    series = SeriesRows.of(ready)
+    ids = ready.names[ready.codes[ready.bounds[:-1]]]
     # Rows are sorted by series: contiguous slices are much cheaper than a groupby's copies.
     return [
-        _task(str(ids[start]), table.iloc[start:stop], spec)
-        for start, stop in itertools.pairwise(starts)
+        _task(series, str(series_id), int(start), int(stop), spec)
+        for series_id, (start, stop) in zip(ids, itertools.pairwise(ready.bounds), strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class SeriesRows:
+    """The prepared table's columns as arrays, sliced per series without pandas per series."""
+
+    prepared: Prepared
+    times: pd.DatetimeIndex
+    stamps: np.ndarray  # int64 in the times' unit (UTC instants when they have a zone)
+    target: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def of(cls, ready: Prepared) -> SeriesRows:
+        times = pd.DatetimeIndex(ready.columns[TIME]).rename(None)
+        return cls(
+            prepared=ready,
+            times=times,
+            stamps=times.asi8,
+            target=np.asarray(ready.columns[TARGET], dtype="float64"),
+            rows=np.asarray(ready.columns[ROW]),
+        )
 
 
 def checked_quantiles(
@@ -180,38 +202,53 @@ def _aligned(bound: pd.Timestamp | None, like: pd.Timestamp) -> pd.Timestamp | N
     return bound.tz_localize(like.tzinfo) if bound.tzinfo is None else bound.tz_convert(None)
 
 
-def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
-    times = pd.DatetimeIndex(rows[TIME]).rename(None)
-    target = rows[TARGET].to_numpy(dtype="float64")
-    in_window = np.ones(len(rows), dtype=bool)
-    start, end = _aligned(spec.start, times[0]), _aligned(spec.end, times[0])
-    if start is not None:
-        in_window &= times >= start
-    if end is not None:
-        in_window &= times <= end
-    observed = np.flatnonzero(in_window & ~np.isnan(target))
+def _bound_value(bound: pd.Timestamp | None, times: pd.DatetimeIndex) -> int | None:
+    """A window bound as the int64 it compares as against ``times.asi8`` (same unit, zone)."""
+    aligned = None if bound is None else _aligned(bound, times[0])
+    return None if aligned is None else int(aligned.as_unit(times.unit).asm8.view("i8"))
+
+
+def _task(rows: SeriesRows, series: str, start: int, stop: int, spec: TaskSpec) -> ForecastTask:
+    """The task of ``series``, in table rows ``start:stop``."""
+    instants = rows.stamps[start:stop]
+    target = rows.target[start:stop]
+    low, high = _bound_value(spec.start, rows.times), _bound_value(spec.end, rows.times)
+    if low is None and high is None:
+        first = 0
+        observed = np.flatnonzero(~np.isnan(target))
+    else:
+        in_window = np.ones(stop - start, dtype=bool)
+        if low is not None:
+            in_window &= instants >= low
+        if high is not None:
+            in_window &= instants <= high
+        window = np.flatnonzero(in_window)
+        first = int(window[0]) if window.size else 0
+        observed = np.flatnonzero(in_window & ~np.isnan(target))
     if observed.size == 0:
-        window = " inside context_start/context_end" if start is not None or end is not None else ""
-        raise MissingTargetValues(f"series '{series}' has no target values{window}")
+        window_text = (
+            " inside context_start/context_end" if low is not None or high is not None else ""
+        )
+        raise MissingTargetValues(f"series '{series}' has no target values{window_text}")
     last = int(observed[-1])
-    history = np.arange(int(np.flatnonzero(in_window)[0]), last + 1)
-    if spec.context_length is not None:
-        history = history[-spec.context_length :]
-    empty = history[np.isnan(target[history])]
+    begin = first if spec.context_length is None else max(first, last + 1 - spec.context_length)
+    context = target[begin : last + 1]
+    empty = np.flatnonzero(np.isnan(context))
     if empty.size:
+        row_numbers = rows.rows[start + begin : start + last + 1]
         raise MissingTargetValues(
-            f"series '{series}' is missing target values in rows {rows_text(rows[ROW].to_numpy()[empty])}; "
+            f"series '{series}' is missing target values in rows {rows_text(row_numbers[empty])}; "
             "fill them or drop those rows"
         )
-    if history.size < MIN_LENGTH:
+    if context.size < MIN_LENGTH:
         raise SeriesTooShort(
-            f"series '{series}' has {history.size} observations; at least {MIN_LENGTH} are needed"
+            f"series '{series}' has {context.size} observations; at least {MIN_LENGTH} are needed"
         )
-    stamps = times[history]
+    stamps = rows.times[start + begin : start + last + 1]
     freq = _frequency(stamps, series, spec.freq, spec.calendars)
     try:
         # By instant and zone (equal instants in two zones compare equal as Timestamps).
-        key = (stamps[-1].value, str(stamps.tz), freq)
+        key = (int(instants[last]), str(stamps.tz), freq)
         if key not in spec.futures:
             spec.futures[key] = future_timestamps(stamps[-1], freq, spec.horizon)
         future = spec.futures[key]
@@ -226,13 +263,14 @@ def _task(series: str, rows: pd.DataFrame, spec: TaskSpec) -> ForecastTask:
     static_num: dict[str, float] = {}
     static_cat: dict[str, str] = {}
     if spec.roles.covariates:  # slicing frames per series is the slow part: skip when unused
+        frame = rows.prepared.table.iloc[start:stop]
         numeric_dyn, categorical_dyn = dynamic_values(
-            series, rows.iloc[history], rows.iloc[last + 1 :], future, spec.roles
+            series, frame.iloc[begin : last + 1], frame.iloc[last + 1 :], future, spec.roles
         )
-        static_num, static_cat = static_values(series, rows, spec.roles)
+        static_num, static_cat = static_values(series, frame, spec.roles)
     return ForecastTask(
         series_id=series,
-        context=target[history].copy(),
+        context=context.copy(),
         horizon=spec.horizon,
         quantiles=spec.quantiles,
         freq=freq,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,13 @@ SHOWN = 5
 
 def parse_freq(freq: str) -> BaseOffset:
     """A pandas offset for an alias such as ``D``, ``h``, ``W-SUN``, ``MS``, ``ME``, ``B``, ``QS``."""
+    # Cached: every task and every model call asks, with a handful of aliases, and pandas'
+    # parsing under catch_warnings costs about a millisecond. Offsets are immutable.
+    return _parse_freq(freq) if isinstance(freq, str) else _parse_freq.__wrapped__(freq)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_freq(freq: str) -> BaseOffset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # old aliases ("M", "H") still work
@@ -37,6 +45,7 @@ def parse_freq(freq: str) -> BaseOffset:
     return offset
 
 
+@functools.lru_cache(maxsize=512)
 def season_length(freq: str) -> int:
     """Observations per season: hourly 24, daily 7, business-daily 5, weekly 52, monthly 12,
     quarterly 4, yearly 1, minutes 60; 1 when there is no obvious season."""

@@ -3,8 +3,11 @@ sorted by (series, time) with their original row numbers, no duplicate timestamp
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +65,11 @@ def parse_timestamps(values: pd.Series, column: str) -> pd.Series:
         raw = (
             values.astype(str) if is_integer_dtype(values) and not is_bool_dtype(values) else values
         )
-        parsed = to_datetimes(raw)
+        # Each distinct value parsed once (a panel's series mostly share their dates): what
+        # pandas' own cache does, without its lookup of every row back through an index.
+        codes, distinct = pd.factorize(raw)
+        once = to_datetimes(pd.Series(distinct))
+        parsed = pd.Series(once.array.take(codes, allow_fill=True), index=raw.index)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         shown = ", ".join(f"row {i + 1} ({value_text(values.iloc[i])})" for i in bad[:SHOWN])
@@ -99,8 +106,12 @@ def to_datetimes(raw: pd.Series) -> pd.Series:
 
 def numeric(values: pd.Series, what: str, row_numbers: np.ndarray) -> pd.Series:
     """Floats for a column; DataError naming rows whose non-empty values are not numbers."""
-    converted = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = np.flatnonzero((converted.isna() & values.notna()).to_numpy())
+    if values.dtype == np.float64:  # numbers already (Arrow, Parquet, most JSON): no coercion
+        converted = values
+        bad = np.empty(0, dtype=np.intp)
+    else:
+        converted = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = np.flatnonzero((converted.isna() & values.notna()).to_numpy())
     if bad.size:
         shown = ", ".join(
             f"row {row_numbers[i]} ({value_text(values.iloc[i])})" for i in bad[:SHOWN]
@@ -121,48 +132,131 @@ def prepare(
 ) -> pd.DataFrame:
     """The checked, sorted table with columns ROW, SERIES, TIME, TARGET plus the covariates;
     series ids and their number within ``caps``, checked before anything is sorted."""
+    return prepared(frame, roles, caps).table
+
+
+@dataclass
+class Prepared:
+    """``prepare``'s table as columns (sorted rows: the covariates, ROW, TIME, TARGET), each
+    row's series as a code into ``names`` (the ids as text, sorted), and where each series' rows
+    start and end: series ``i`` is rows ``bounds[i]:bounds[i + 1]``. The DataFrame is built only
+    when asked for (``table``): tasks without covariates need the arrays alone."""
+
+    columns: dict[str, Any]
+    codes: np.ndarray
+    names: np.ndarray
+    bounds: np.ndarray
+
+    @functools.cached_property
+    def table(self) -> pd.DataFrame:
+        columns = {**self.columns, SERIES: self.names[self.codes]}
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(self.codes)))
+
+
+def prepared(frame: pd.DataFrame, roles: ColumnRoles, caps: DataLimits = DEFAULT_CAPS) -> Prepared:
+    """``prepare``, column-wise: ids are factorized once and checked by their distinct values,
+    rows are sorted by integer keys (and not at all when they come sorted), and repeated
+    timestamps are found by comparing neighbours; the messages are those of the row-wise checks."""
     check_columns(frame, roles)
     if len(frame) == 0:
         raise DataError("the table has no rows")
     rows = np.arange(1, len(frame) + 1)
-    table = pd.DataFrame(
-        {c: frame[c].reset_index(drop=True) for c in roles.covariates},
-        index=pd.RangeIndex(len(frame)),
-    )
-    table[ROW] = rows
-    table[TIME] = parse_timestamps(frame[roles.timestamp].reset_index(drop=True), roles.timestamp)
-    table[TARGET] = numeric(
+    columns: dict[str, Any] = {c: frame[c].reset_index(drop=True) for c in roles.covariates}
+    columns[ROW] = rows
+    columns[TIME] = parse_timestamps(frame[roles.timestamp].reset_index(drop=True), roles.timestamp)
+    columns[TARGET] = numeric(
         frame[roles.target].reset_index(drop=True), f"target column '{roles.target}'", rows
     )
     for column in roles.role_of("dynamic_numerical") + roles.role_of("static_numerical"):
-        table[column] = numeric(table[column], f"covariate '{column}'", rows)
+        columns[column] = numeric(columns[column], f"covariate '{column}'", rows)
     if roles.series_id is None:
-        table[SERIES] = roles.target
+        codes, names = np.zeros(len(frame), dtype=np.intp), np.array([roles.target], dtype=object)
     else:
         ids = frame[roles.series_id].reset_index(drop=True)
-        empty = np.flatnonzero(ids.isna().to_numpy())
+        # Text throughout (the usual ids) has no empty value; checking that is cheaper than isna.
+        text = ids.dtype.kind == "O" and pd.api.types.infer_dtype(ids, skipna=False) == "string"
+        empty = np.empty(0, dtype=np.intp) if text else np.flatnonzero(ids.isna().to_numpy())
         if empty.size:
             raise DataError(
                 f"series id column '{roles.series_id}' is empty in rows {rows_text(rows[empty])}"
             )
-        table[SERIES] = labels(ids)
-    _check_series(table[SERIES], caps)
-    table = table.sort_values([SERIES, TIME], kind="stable").reset_index(drop=True)
-    _refuse_duplicates(table)
-    return table
+        codes, names = series_codes(ids, text)
+    _check_series(names, caps)
+    # Codes in the order of the ids as text, so that sorting by code sorts by id.
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.intp)
+    rank[order] = np.arange(len(names))
+    codes, names = rank[codes], names[order]
+    times = pd.DatetimeIndex(columns[TIME]).asi8
+    rows_order = _sort_order(codes, times, len(names))
+    if rows_order is not None:
+        codes, times = codes[rows_order], times[rows_order]
+        columns = {c: _take(v, rows_order) for c, v in columns.items()}
+    ordered = {c: columns[c] for c in (*roles.covariates, ROW, TIME, TARGET)}
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    ready = Prepared(ordered, codes, names, np.concatenate([[0], starts, [len(codes)]]))
+    same = (codes[1:] == codes[:-1]) & (times[1:] == times[:-1])
+    if same.any():
+        _refuse_duplicates(ready.table)
+    return ready
 
 
-def _check_series(ids: pd.Series, caps: DataLimits) -> None:
-    lengths = ids.str.len()
+def series_codes(ids: pd.Series, text: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A code per row and the id text of each code (``labels``), with no two codes for one text.
+
+    Only the distinct values are turned into text where equal values are sure to give equal text
+    (strings, numbers, categories); a column of mixed kinds is turned into text row by row.
+    """
+    if (
+        isinstance(ids.dtype, pd.CategoricalDtype)
+        or ids.dtype.kind in "biuf"
+        or text
+        or (ids.dtype.kind == "O" and pd.api.types.infer_dtype(ids, skipna=False) == "string")
+    ):
+        codes, uniques = pd.factorize(ids)  # distinct values in the order they first appear
+        distinct = pd.Series(uniques)
+    else:
+        codes, distinct = np.arange(len(ids)), ids
+    # Text of each distinct value, then one code per distinct text (1 and 1.0 are both "1").
+    text_codes, names = pd.factorize(labels(distinct).reset_index(drop=True))
+    return text_codes[codes], np.asarray(names, dtype=object)
+
+
+def _sort_order(codes: np.ndarray, times: np.ndarray, n_series: int) -> np.ndarray | None:
+    """The row order that sorts by (series, time), stably; None when the rows are in it already.
+
+    Most callers send each series' rows together and in time order, only the series not sorted
+    by id as text: then a stable sort by series alone is enough (and much cheaper than by both).
+    """
+    if len(codes) < 2:
+        return None
+    same = codes[1:] == codes[:-1]
+    in_time = (times[1:] >= times[:-1]) | ~same
+    if in_time.all() and (codes[1:] >= codes[:-1]).all():
+        return None
+    if in_time.all() and int((~same).sum()) + 1 == n_series:  # each series in one run
+        return np.argsort(codes, kind="stable")
+    return np.lexsort((times, codes))
+
+
+def _take(values: Any, order: np.ndarray) -> Any:
+    if isinstance(values, pd.Series):
+        return values.take(order).reset_index(drop=True)
+    return values[order]
+
+
+def _check_series(ids: np.ndarray, caps: DataLimits) -> None:
+    """``ids``: each series' id text once, in the order they first appear."""
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     if int(lengths.max()) > caps.max_name_chars:
-        longest = str(ids.iloc[int(lengths.argmax())])
+        longest = str(ids[int(lengths.argmax())])
         raise over_limit(
             f"series id {longest[:40]!r}... is {len(longest):,} characters long",
             caps.max_name_chars,
             "SAPHENEIA_MAX_NAME_CHARS",
             "use shorter ids",
         )
-    count = ids.nunique()
+    count = len(ids)
     if count > caps.max_series:
         raise over_limit(
             f"the request has {count:,} series",

@@ -6,14 +6,17 @@ its options) stays cheap; torch is imported when a model loads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any, ClassVar, Literal, TypeVar
 
 from sapheneia.config import ModelConfig
+from sapheneia.errors import ModelUnavailable
 from sapheneia.models.base import ModelAdapter
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 #: When a model runs in float32 whatever ``dtype`` the config asks for.
 Float32 = Literal["never", "on cpu", "always"]
@@ -34,19 +37,45 @@ def use_threads(configs: Sequence[ModelConfig]) -> None:
 
 
 def torch_device(config: ModelConfig) -> Any:
-    """``config.device`` as a ``torch.device``; 'auto' is the first GPU when there is one."""
+    """``config.device`` as a ``torch.device``; 'auto' is the first GPU when there is one. A GPU
+    this machine does not have makes the model unavailable, with the fix, rather than failing."""
     import torch
 
     if config.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
+    device = torch.device(config.device)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            found = f"{count} CUDA device(s)" if count else "no CUDA device that torch can use"
+            raise ModelUnavailable(
+                f"model '{config.id}' is configured for device '{config.device}', but this "
+                f"replica sees {found}; set device: auto (or cpu), or give the replica a GPU "
+                "(ray_actor_options num_gpus in serve_config.yaml)"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelUnavailable(
+            f"model '{config.id}' is configured for device 'mps', which this machine does not "
+            "have; set device: auto or cpu"
+        )
+    return device
 
 
 def torch_dtype(config: ModelConfig, device: Any, float32: Float32 = "never") -> Any:
-    """``config.dtype`` as a ``torch.dtype``, or float32 where the model needs it (``float32``)."""
+    """``config.dtype`` as a ``torch.dtype``, or float32 where the model needs it (``float32``);
+    a half precision asked for and not used is logged, so that the operator sees it."""
     import torch
 
     if float32 == "always" or (float32 == "on cpu" and device.type == "cpu"):
+        if config.dtype != "float32":
+            where = "on CPU" if float32 == "on cpu" else "on any device"
+            logger.warning(
+                "model %s: dtype %s is not used %s, this model runs in float32 there; set "
+                "dtype: float32 to say so",
+                config.id,
+                config.dtype,
+                where,
+            )
         return torch.float32
     return getattr(torch, config.dtype)
 

@@ -13,12 +13,25 @@ from deployments.builder import AppArgs, deployment_options, model_configs
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_shipped_serve_config_is_valid() -> None:
-    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+@pytest.mark.parametrize("name", ["serve_config.yaml", "serve_config.gpu.yaml"])
+def test_the_shipped_serve_configs_are_valid(name: str) -> None:
+    config = yaml.safe_load((ROOT / name).read_text())
     (api,) = [app for app in config["applications"] if app["name"] == "api"]
     args = AppArgs.model_validate({**api["args"], "models_dir": str(ROOT / "configs/models")})
     configs = model_configs(args)
     assert {"seasonal-naive", "auto-ets", "timesfm-2.5"} <= set(configs)
+
+
+def test_the_gpu_config_shares_one_gpu_among_its_foundation_models() -> None:
+    config = yaml.safe_load((ROOT / "serve_config.gpu.yaml").read_text())
+    (api,) = [app for app in config["applications"] if app["name"] == "api"]
+    args = AppArgs.model_validate({**api["args"], "models_dir": str(ROOT / "configs/models")})
+    configs = model_configs(args)
+    on_gpu = [e for e in args.models if deployment_options(e)["ray_actor_options"].get("num_gpus")]
+    assert len(on_gpu) >= 3
+    assert sum(deployment_options(e)["ray_actor_options"]["num_gpus"] for e in on_gpu) <= 1.0
+    for entry in on_gpu:
+        assert configs[entry.id].device == "cuda" and configs[entry.id].dtype == "bfloat16"
 
 
 def test_duplicate_ids_are_refused() -> None:

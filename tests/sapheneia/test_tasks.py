@@ -32,6 +32,17 @@ def test_iso_text_matches_isoformat() -> None:
         [result("a", "2024-01-01", "D"), result("b", "2024-01-01 06:00", "h")],
         [result("a", "2024-01-01", "D", tz="UTC")],
         [result("a", "2024-01-01", "250ms")],
+        # a zone across a daylight-saving change, shared instants, and two zones in one answer
+        [
+            result("a", "2024-03-31", "h", "Europe/Berlin"),
+            result("b", "2024-03-31", "h", "Europe/Berlin"),
+        ],
+        [result("a", "2024-01-01", "D", tz="UTC"), result("b", "2024-01-01", "D")],
+        [
+            ForecastResult(
+                "u", np.zeros(2), np.zeros(2), {}, pd.date_range("2300-01-01", periods=2, unit="us")
+            )
+        ],
     ):
         expected = [t.isoformat() for r in results for t in r.future_timestamps]
         assert iso_timestamps(results) == expected
