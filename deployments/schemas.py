@@ -390,6 +390,13 @@ class AnomaliesMetadata(BaseModel):
     points_per_series: int
     series_count: int
     anomalies: int = Field(description="Points flagged.")
+    replaced: int = Field(
+        description="Points flagged in the first round and replaced by their one-step forecast "
+        "in the context of the later points (a run of flags: its first point only)."
+    )
+    forecast_again: int = Field(
+        description="Points forecast a second time, with the replaced points in their context."
+    )
     largest_batch: int | None = Field(description="The largest model batch the points ran in.")
     total_time_seconds: float
     request_id: str
