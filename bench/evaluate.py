@@ -103,18 +103,20 @@ class Runs:
 
 def run_candidates(history: pd.DataFrame, candidates: Sequence[str], log: bool = True) -> Runs:
     """The server's two plans for ``history``: ``auto`` / ``ensemble`` alone (2 windows of the
-    horizon, step the horizon) and with ``calibrate`` (10 windows, step 1), each candidate
-    forecasting every window and the held-out one."""
+    horizon, step the horizon) and with ``calibrate`` (10 windows, ``calibration.window_step``
+    apart), each candidate forecasting every window and the held-out one."""
+    shortest = int(history.groupby("unique_id").size().min())
 
     def plan(windows: int, step: int) -> BacktestPlan:
-        shortest = int(history.groupby("unique_id").size().min())
         n = selection.check_windows(shortest, HORIZON, step, None, windows)
         return plan_backtest(
             history, ROLES, horizon=HORIZON, n_windows=n, step=step, quantiles=QUANTILES, freq=FREQ
         )
 
     choosing = plan(selection.DEFAULT_WINDOWS, HORIZON)
-    calibrating = plan(calibration.DEFAULT_WINDOWS, 1)
+    calibrating = plan(
+        calibration.DEFAULT_WINDOWS, calibration.window_step(HORIZON, shortest, None)
+    )
     tasks = build_tasks(history, ROLES, HORIZON, QUANTILES, freq=FREQ)
     configs = load_model_configs(MODELS_DIR)
     runs = Runs(choosing, calibrating, {}, {}, {})
@@ -389,7 +391,8 @@ def main() -> None:
             f"following {HORIZON} held out; horizon {HORIZON}, season {SEASON}",
             f"- candidates: {', '.join(candidates)}; `auto`/`ensemble` backtest "
             f"{runs.choosing.windows.__len__()} windows of step {HORIZON}; calibration "
-            f"{len(runs.calibrating.windows)} windows of step 1 (pooled across series)",
+            f"{len(runs.calibrating.windows)} windows of step "
+            f"{calibration.apart(runs.calibrating, HORIZON)[0]} (pooled across series)",
             f"- anomalies: {args.anomaly_model}, one spike of ±{SPIKE_SDS:g} standard deviations of "
             f"the series' first differences per series, at a random one of its last "
             f"{args.anomaly_points} months (seed {args.seed}); those months are the tested points",

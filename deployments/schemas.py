@@ -356,8 +356,15 @@ class IntervalCoverage(BaseModel):
 
 
 class CalibrationReport(BaseModel):
-    windows: int = Field(description="Calibration windows (rolling origins, step 1).")
-    pooled: bool = Field(description="Scores pooled across the request's series (short histories).")
+    windows: int = Field(description="Calibration windows (rolling origins).")
+    step: int = Field(
+        description="Observations between consecutive windows' cutoffs: a quarter of the horizon "
+        "(rounded down, at least 1), less where the shortest history holds fewer windows."
+    )
+    pooled: bool = Field(
+        description="Scores pooled across the request's series: the windows hold fewer than 20 "
+        "that do not overlap."
+    )
     quantiles: list[LevelCoverage]
     intervals: list[IntervalCoverage]
 
