@@ -103,18 +103,20 @@ class Runs:
 
 def run_candidates(history: pd.DataFrame, candidates: Sequence[str], log: bool = True) -> Runs:
     """The server's two plans for ``history``: ``auto`` / ``ensemble`` alone (2 windows of the
-    horizon, step the horizon) and with ``calibrate`` (10 windows, step 1), each candidate
-    forecasting every window and the held-out one."""
+    horizon, step the horizon) and with ``calibrate`` (10 windows, ``calibration.window_step``
+    apart), each candidate forecasting every window and the held-out one."""
+    shortest = int(history.groupby("unique_id").size().min())
 
     def plan(windows: int, step: int) -> BacktestPlan:
-        shortest = int(history.groupby("unique_id").size().min())
         n = selection.check_windows(shortest, HORIZON, step, None, windows)
         return plan_backtest(
             history, ROLES, horizon=HORIZON, n_windows=n, step=step, quantiles=QUANTILES, freq=FREQ
         )
 
     choosing = plan(selection.DEFAULT_WINDOWS, HORIZON)
-    calibrating = plan(calibration.DEFAULT_WINDOWS, 1)
+    calibrating = plan(
+        calibration.DEFAULT_WINDOWS, calibration.window_step(HORIZON, shortest, None)
+    )
     tasks = build_tasks(history, ROLES, HORIZON, QUANTILES, freq=FREQ)
     configs = load_model_configs(MODELS_DIR)
     runs = Runs(choosing, calibrating, {}, {}, {})
@@ -199,9 +201,9 @@ def calibrated(
     return out
 
 
-#: Per interval level: level %, points flagged, spikes injected, precision, recall, and flags
-#: on the month right after a spike.
-Detection = tuple[float, int, int, float, float, int]
+#: Per interval level: level %, points flagged, spikes injected, precision, recall, flags on the
+#: month right after a spike, and precision of the first round alone (no point replaced).
+Detection = tuple[float, int, int, float, float, int, float]
 
 
 def inject_spikes(
@@ -227,7 +229,8 @@ def inject_spikes(
 
 def detect(frame: pd.DataFrame, spikes: pd.DataFrame, points: int, model: str) -> list[Detection]:
     """``anomalies``' one-step intervals over the last ``points`` values of each series, scored
-    at each of ``ANOMALY_LEVELS``."""
+    at each of ``ANOMALY_LEVELS``: the first round once for every level, the second (the points
+    after a flagged one forecast again with it replaced) per level, as the server runs it."""
     adapter = create_adapter(load_model_configs(MODELS_DIR)[model])
     adapter.load()
     edges = sorted({q for level in ANOMALY_LEVELS for q in anomalies.interval_quantiles(level)})
@@ -239,24 +242,30 @@ def detect(frame: pd.DataFrame, spikes: pd.DataFrame, points: int, model: str) -
         min_context=adapter.capabilities.min_context,
         freq=FREQ,
     )
-    fits = anomalies.one_step_frame(plan, _forecast(adapter, plan.tasks))
-    marked = fits[["unique_id", "ds"]].merge(
+    first = _forecast(adapter, plan.tasks)
+    first_fits = anomalies.one_step_frame(plan, first)
+    marked = first_fits[["unique_id", "ds"]].merge(
         spikes.assign(injected=True), on=["unique_id", "ds"], how="left"
     )
     injected = marked["injected"].eq(True).to_numpy()
     # The month after a spike: the spike is in its context, so a flag there is the spike's echo.
     echoes = spikes.assign(ds=spikes["ds"] + pd.DateOffset(months=1), echo=True)
     echo = (
-        fits[["unique_id", "ds"]]
+        first_fits[["unique_id", "ds"]]
         .merge(echoes, on=["unique_id", "ds"], how="left")["echo"]
         .eq(True)
         .to_numpy()
     )
     rows = []
     for level in ANOMALY_LEVELS:
-        flags = anomalies.score_anomalies(fits, *anomalies.interval_quantiles(level))["anomaly"]
-        flagged = flags.to_numpy()
+        lo, hi = anomalies.interval_quantiles(level)
+        again = anomalies.second_round(plan, first, lo, hi)
+        results = again.merge(first, _forecast(adapter, again.tasks)) if again.tasks else first
+        fits = anomalies.one_step_frame(plan, results)
+        flagged = anomalies.score_anomalies(fits, lo, hi)["anomaly"].to_numpy()
         precision, recall = scores.precision_recall(flagged, injected)
+        first_flags = anomalies.score_anomalies(first_fits, lo, hi)["anomaly"].to_numpy()
+        first_precision, _ = scores.precision_recall(first_flags, injected)
         rows.append(
             (
                 level,
@@ -265,6 +274,7 @@ def detect(frame: pd.DataFrame, spikes: pd.DataFrame, points: int, model: str) -
                 precision,
                 recall,
                 int(np.sum(flagged & echo)),
+                first_precision,
             )
         )
     return rows
@@ -317,6 +327,7 @@ def report(
             "precision",
             "recall",
             "false flags the month after a spike",
+            "precision without the second round",
         ],
         [(f"{d[0]:g}", *d[1:]) for d in detections],
     )
@@ -380,7 +391,8 @@ def main() -> None:
             f"following {HORIZON} held out; horizon {HORIZON}, season {SEASON}",
             f"- candidates: {', '.join(candidates)}; `auto`/`ensemble` backtest "
             f"{runs.choosing.windows.__len__()} windows of step {HORIZON}; calibration "
-            f"{len(runs.calibrating.windows)} windows of step 1 (pooled across series)",
+            f"{len(runs.calibrating.windows)} windows of step "
+            f"{calibration.apart(runs.calibrating, HORIZON)[0]} (pooled across series)",
             f"- anomalies: {args.anomaly_model}, one spike of ±{SPIKE_SDS:g} standard deviations of "
             f"the series' first differences per series, at a random one of its last "
             f"{args.anomaly_points} months (seed {args.seed}); those months are the tested points",

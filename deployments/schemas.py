@@ -361,8 +361,15 @@ class IntervalCoverage(BaseModel):
 
 
 class CalibrationReport(BaseModel):
-    windows: int = Field(description="Calibration windows (rolling origins, step 1).")
-    pooled: bool = Field(description="Scores pooled across the request's series (short histories).")
+    windows: int = Field(description="Calibration windows (rolling origins).")
+    step: int = Field(
+        description="Observations between consecutive windows' cutoffs: a quarter of the horizon "
+        "(rounded down, at least 1), less where the shortest history holds fewer windows."
+    )
+    pooled: bool = Field(
+        description="Scores pooled across the request's series: the windows hold fewer than 20 "
+        "that do not overlap."
+    )
     quantiles: list[LevelCoverage]
     intervals: list[IntervalCoverage]
 
@@ -395,6 +402,13 @@ class AnomaliesMetadata(BaseModel):
     points_per_series: int
     series_count: int
     anomalies: int = Field(description="Points flagged.")
+    replaced: int = Field(
+        description="Points flagged in the first round and replaced by their one-step forecast "
+        "in the context of the later points (a run of flags: its first point only)."
+    )
+    forecast_again: int = Field(
+        description="Points forecast a second time, with the replaced points in their context."
+    )
     largest_batch: int | None = Field(description="The largest model batch the points ran in.")
     total_time_seconds: float
     request_id: str

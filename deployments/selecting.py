@@ -73,12 +73,13 @@ async def default_candidates(gateway: Gateway, tasks: list[ForecastTask]) -> lis
 def _plan(
     body: ForecastRequest, frame: pd.DataFrame, roles: ColumnRoles, gateway: Gateway, models: int
 ) -> BacktestPlan:
-    calibrating = body.calibrate
-    step = 1 if calibrating else body.horizon
-    default = calibration.DEFAULT_WINDOWS if calibrating else selection.DEFAULT_WINDOWS
-    windows = selection.check_windows(
-        _shortest_history(frame, roles), body.horizon, step, body.windows, default
-    )
+    shortest = _shortest_history(frame, roles)
+    if body.calibrate:
+        step = calibration.window_step(body.horizon, shortest, body.windows)
+        default = calibration.DEFAULT_WINDOWS
+    else:
+        step, default = body.horizon, selection.DEFAULT_WINDOWS
+    windows = selection.check_windows(shortest, body.horizon, step, body.windows, default)
     return plan_backtest(
         frame,
         roles,

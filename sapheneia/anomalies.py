@@ -5,12 +5,23 @@ Each tested point ``t`` of a series is one ``ForecastTask`` whose context is the
 cut (the same offset from each series' end, as ``evaluation.rolling_windows`` aligns windows) form
 their own batch group, so a model that fits across series never sees data past that cut. All the
 tasks go to the model at once, where they batch like any other request's.
+
+An anomaly left in the context of the later points would be forecast as if it were the series: the
+model moves its level towards it, and the normal value after it falls outside the interval (the
+anomaly's echo), or its inflated residual widens every later interval and hides the next anomaly.
+So anomaly detection takes a second round (``second_round``): a point flagged in the first, unless
+the point before it was flagged too, is replaced in the contexts of the later points by its
+one-step forecast, and those points are forecast again, all at once as before. The point after a
+flagged one is judged as if the anomaly had not happened. A run of flags is not replaced past its
+first point: after a level shift the model catches up with the new level from the shift's second
+point on, instead of having the shift hidden from it for good. One round only: a point first
+flagged in the second round stays in the later contexts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,7 +30,7 @@ import pandas as pd
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks
 from sapheneia.data.limits import DEFAULT_CAPS, over_limit
 from sapheneia.errors import InvalidInput, SeriesTooShort
-from sapheneia.tasks import ForecastResult, ForecastTask
+from sapheneia.tasks import ForecastResult, ForecastTask, quantile_column
 
 #: The shortest context any one-step forecast gets, whatever the model accepts.
 MIN_ONE_STEP_CONTEXT = 3
@@ -35,11 +46,17 @@ def interval_quantiles(level: float) -> tuple[float, float]:
 
 @dataclass
 class OneStepPlan:
-    """One task per (series, tested point), and what each point actually was."""
+    """One task per (series, tested point), and what each point actually was.
+
+    ``tasks[j * len(series) + i]`` is series ``i``'s ``j``-th tested point, oldest first.
+    """
 
     tasks: list[ForecastTask]
     actual: np.ndarray  # (n_tasks,): the observed value each task forecasts
     points: int  # tested points per series (the last ``points`` of each)
+    series: list[ForecastTask]  # each series whole, horizon 1: what every cut is cut from
+    context_length: int | None = None
+    group: str = ""
 
 
 def plan_one_step(
@@ -96,7 +113,14 @@ def plan_one_step(
             cut = len(task.context) - back
             tasks.append(_cut(task, cut, context_length, f"{group}/cut-{back}"))
             actual.append(task.context[cut])
-    return OneStepPlan(tasks=tasks, actual=np.asarray(actual, dtype="float64"), points=points)
+    return OneStepPlan(
+        tasks=tasks,
+        actual=np.asarray(actual, dtype="float64"),
+        points=points,
+        series=full,
+        context_length=context_length,
+        group=group,
+    )
 
 
 def _cut(task: ForecastTask, cut: int, context_length: int | None, group: str) -> ForecastTask:
@@ -129,18 +153,94 @@ def one_step_frame(plan: OneStepPlan, results: Sequence[ForecastResult]) -> pd.D
     return table.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
 
 
+def _outside(
+    y: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The interval with a model's crossed edges uncrossed, each actual's distance outside it (0
+    inside) and its width (a zero-width interval, from a constant history, gets a width of the
+    series' size times 1e-9, so scores stay finite); all ``(n_points,)``."""
+    low, high = np.minimum(low, high), np.maximum(low, high)
+    outside = np.maximum(np.maximum(low - y, y - high), 0.0)
+    width = np.maximum(high - low, 1e-9 * np.maximum(np.abs(y), 1.0))
+    return low, high, outside, width
+
+
+@dataclass
+class SecondRound:
+    """The tested points to forecast again, each with the anomalies before it replaced."""
+
+    tasks: list[ForecastTask]
+    index: list[int]  # per task: the position in the first round's tasks it stands in for
+    replaced: int  # points replaced by their one-step forecast, over all series
+
+    def merge(
+        self, first: Sequence[ForecastResult], again: Sequence[ForecastResult]
+    ) -> list[ForecastResult]:
+        """The first round's results with those forecast again swapped in."""
+        merged = list(first)
+        for position, result in zip(self.index, again, strict=True):
+            merged[position] = result
+        return merged
+
+
+def second_round(
+    plan: OneStepPlan, results: Sequence[ForecastResult], lo: float, hi: float
+) -> SecondRound:
+    """From the first round's ``results`` (one per ``plan.tasks``): every point flagged outside
+    the ``lo``-``hi`` interval whose previous tested point was not flagged is replaced, in the
+    series' history, by its one-step mean, and each later tested point whose context then holds
+    a replaced point is cut again from that history. Each cut is its own batch group, as in the
+    first round; there are never more tasks than in the first."""
+    n = len(plan.series)
+    low = np.array([r.quantiles[lo][0] for r in results], dtype="float64")
+    high = np.array([r.quantiles[hi][0] for r in results], dtype="float64")
+    flagged = (_outside(plan.actual, low, high)[2] > 0).reshape(plan.points, n)
+    starts_a_run = flagged & ~np.vstack([np.zeros((1, n), dtype=bool), flagged[:-1]])
+    means = np.array([r.mean[0] for r in results], dtype="float64").reshape(plan.points, n)
+    tasks, index = [], []
+    for i, whole in enumerate(plan.series):
+        marked = np.flatnonzero(starts_a_run[:, i])
+        if not len(marked):
+            continue
+        first = len(whole.context) - plan.points  # position of the first tested point
+        context = whole.context.copy()
+        context[first + marked] = means[marked, i]
+        cleaned = replace(whole, context=context)
+        for j in range(int(marked[0]) + 1, plan.points):
+            cut = first + j
+            latest = first + int(marked[marked < j].max())
+            if plan.context_length is not None and latest < cut - plan.context_length:
+                continue  # the replaced points are older than this cut's context
+            back = plan.points - j
+            tasks.append(_cut(cleaned, cut, plan.context_length, f"{plan.group}/again-{back}"))
+            index.append(j * n + i)
+    return SecondRound(tasks, index, int(starts_a_run.sum()))
+
+
+def forecast_without_anomalies(
+    plan: OneStepPlan,
+    forecast: Callable[[list[ForecastTask]], list[ForecastResult]],
+    lo: float,
+    hi: float,
+) -> tuple[list[ForecastResult], SecondRound]:
+    """Both rounds in process: ``forecast`` (a list of tasks to their results, in order) on the
+    plan's tasks, then on the ``second_round``'s; the merged results, one per ``plan.tasks``."""
+    first = forecast(plan.tasks)
+    again = second_round(plan, first, lo, hi)
+    if not again.tasks:
+        return list(first), again
+    return again.merge(first, forecast(again.tasks)), again
+
+
 def score_anomalies(table: pd.DataFrame, lo: float, hi: float) -> pd.DataFrame:
     """``table`` (from ``one_step_frame``) with the interval as ``lo``/``hi``, ``anomaly`` (the
     actual is outside it) and ``score``: the distance outside in interval widths, 0 inside."""
-    from sapheneia.tasks import quantile_column
-
-    low = table[quantile_column(lo)].to_numpy(dtype="float64")
-    high = table[quantile_column(hi)].to_numpy(dtype="float64")
-    low, high = np.minimum(low, high), np.maximum(low, high)  # a model's crossed edges, uncrossed
     y = table["y"].to_numpy(dtype="float64")
-    outside = np.maximum(np.maximum(low - y, y - high), 0.0)
-    # A zero-width interval (a constant history) would divide by zero: scale by the series' size.
-    width = np.maximum(high - low, 1e-9 * np.maximum(np.abs(y), 1.0))
+    low, high, outside, width = _outside(
+        y,
+        table[quantile_column(lo)].to_numpy(dtype="float64"),
+        table[quantile_column(hi)].to_numpy(dtype="float64"),
+    )
     return pd.DataFrame(
         {
             "unique_id": table["unique_id"],

@@ -95,10 +95,13 @@ def _chosen(args: argparse.Namespace, frame: pd.DataFrame, roles: Any, tasks: li
     configs = _configs(args.models_dir)
     selecting = args.model in selection.SELECTORS
     names = (args.candidates or CLI_CANDIDATES).split(",") if selecting else [args.model]
-    step = 1 if args.calibrate else args.horizon
     table = prepare(frame, roles)
     shortest = int(table[table[TARGET].notna()].groupby(SERIES).size().min())
-    default = calibration.DEFAULT_WINDOWS if args.calibrate else selection.DEFAULT_WINDOWS
+    if args.calibrate:
+        step = calibration.window_step(args.horizon, shortest, args.windows)
+        default = calibration.DEFAULT_WINDOWS
+    else:
+        step, default = args.horizon, selection.DEFAULT_WINDOWS
     windows = selection.check_windows(shortest, args.horizon, step, args.windows, default)
     plan = plan_backtest(
         frame,

@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import norm
 
 from tests.deployments.conftest import assert_error
+from tests.sapheneia.anomaly_cases import monthly, two_rounds_reference, walk
 
 SEASON = 12
 LENGTH = 96
@@ -37,21 +38,49 @@ def rows(values: dict[str, np.ndarray]) -> list[dict[str, object]]:
     ]
 
 
-def seasonal_naive_reference(y: np.ndarray, level: float, last_n: int) -> pd.DataFrame:
+def seasonal_naive_one_step(y: np.ndarray, level: float, points: range) -> np.ndarray:
     """statsforecast's SeasonalNaive one step ahead, written out: the value a season back, and
     the mean ± z·σ interval, σ from the in-sample seasonal differences (season 1 under two
-    seasons, as the adapter does)."""
+    seasons, as the adapter does). ``(len(points), 3)``: mean, lo, hi."""
     z = norm.ppf(0.5 + level / 200)
     out = []
-    for k in range(len(y) - last_n, len(y)):
+    for k in points:
         season = SEASON if k >= 2 * SEASON else 1
         residuals = y[season:k] - y[: k - season]
         sigma = np.sqrt(np.sum(residuals**2) / (k - season))
         mean = y[k - season]
-        lo, hi = mean - z * sigma, mean + z * sigma
-        outside = max(lo - y[k], y[k] - hi, 0.0)
-        out.append((y[k], mean, lo, hi, outside > 0, outside / (hi - lo)))
-    return pd.DataFrame(out, columns=["y", "mean", "lo", "hi", "anomaly", "score"])
+        out.append((mean, mean - z * sigma, mean + z * sigma))
+    return np.array(out)
+
+
+def seasonal_naive_reference(y: np.ndarray, level: float, last_n: int) -> pd.DataFrame:
+    """The anomalies route's answer for ``y``, by the rule the README states: a first round of
+    one-step forecasts; each flagged point that does not follow a flagged one replaced by its
+    one-step mean in the history of the later points, which are forecast again."""
+    points = range(len(y) - last_n, len(y))
+    tested = y[len(y) - last_n :]
+    first = seasonal_naive_one_step(y, level, points)
+    flagged = (tested < first[:, 1]) | (tested > first[:, 2])
+    replaced = np.flatnonzero(flagged & ~np.concatenate([[False], flagged[:-1]]))
+    final = first.copy()
+    if len(replaced):
+        cleaned = y.copy()
+        cleaned[points[0] + replaced] = first[replaced, 0]
+        final[replaced[0] + 1 :] = seasonal_naive_one_step(
+            cleaned, level, points[replaced[0] + 1 :]
+        )
+    mean, lo, hi = final.T
+    outside = np.maximum(np.maximum(lo - tested, tested - hi), 0.0)
+    return pd.DataFrame(
+        {
+            "y": tested,
+            "mean": mean,
+            "lo": lo,
+            "hi": hi,
+            "anomaly": outside > 0,
+            "score": outside / (hi - lo),
+        }
+    )
 
 
 @pytest.fixture(params=["local", "client"])
@@ -93,6 +122,8 @@ def test_seasonal_naive_flags_the_spike_and_only_it_as_the_reference_does(
     assert metadata["quantiles"] == [0.005, 0.995]
     assert metadata["points_per_series"] == last_n and metadata["series_count"] == 2
     assert metadata["anomalies"] == 1
+    # The spike is replaced in the history of the 4 months after it, which are forecast again.
+    assert metadata["replaced"] == 1 and metadata["forecast_again"] == 4
 
 
 def test_a_foundation_model_s_interval_is_its_forecast_on_each_cut(client: httpx.Client) -> None:
@@ -106,30 +137,69 @@ def test_a_foundation_model_s_interval_is_its_forecast_on_each_cut(client: httpx
     body = response.json()
     points = pd.DataFrame(body["anomalies"])
     data = rows({"s": y})
-    for index, point in points.iterrows():
-        cut = LENGTH - last_n + int(str(index))
-        alone = client.post(
+
+    def alone(history: list[dict[str, object]]) -> tuple[float, float, float, str]:
+        """A plain forecast request on ``history``: mean, interval edges, timestamp."""
+        answer = client.post(
             "/api/v2/forecast",
             json={
                 "model": "chronos-bolt",
                 "horizon": 1,
                 "quantiles": [0.05, 0.95],
-                "data": data[:cut],
+                "data": history,
             },
         )
-        assert alone.status_code == 200, alone.text
-        (row,) = alone.json()["forecast"]
-        assert row["ds"] == point["ds"]
+        assert answer.status_code == 200, answer.text
+        (row,) = answer.json()["forecast"]
         # Random weights can cross the edges: the interval is between them, whichever is lower.
         lo, hi = sorted([row["q-0.05"], row["q-0.95"]])
+        return row["mean"], lo, hi, row["ds"]
+
+    cuts = range(LENGTH - last_n, LENGTH)
+    first = [alone(data[:cut]) for cut in cuts]
+    flagged = [not lo <= y[cut] <= hi for cut, (_, lo, hi, _) in zip(cuts, first, strict=True)]
+    # The second round, by the README's rule: a flag that does not follow a flag is replaced by
+    # its one-step mean in the history of the later points, which are forecast again.
+    replaced = [f and not (j and flagged[j - 1]) for j, f in enumerate(flagged)]
+    cleaned = [dict(row) for row in data]
+    expected = list(first)
+    for j, cut in enumerate(cuts):
+        if any(replaced[:j]):
+            expected[j] = alone(cleaned[:cut])
+        if replaced[j]:
+            cleaned[cut]["y"] = first[j][0]
+    for (index, point), (mean, lo, hi, ds) in zip(points.iterrows(), expected, strict=True):
+        cut = cuts[int(str(index))]
+        assert point["ds"] == ds
         np.testing.assert_allclose(
-            [point["mean"], point["lo"], point["hi"]], [row["mean"], lo, hi], rtol=1e-5, atol=1e-6
+            [point["mean"], point["lo"], point["hi"]], [mean, lo, hi], rtol=1e-5, atol=1e-6
         )
         outside = max(lo - y[cut], y[cut] - hi, 0.0)
         assert point["anomaly"] == (outside > 0)
         np.testing.assert_allclose(point["score"], outside / (hi - lo), rtol=1e-4)
+    metadata = body["metadata"]
+    assert metadata["replaced"] == sum(replaced)
+    assert metadata["forecast_again"] == (last_n - 1 - replaced.index(True) if any(replaced) else 0)
     # Every cut was sent at once: the deployment batched them together.
-    assert body["metadata"]["largest_batch"] > 1
+    assert metadata["largest_batch"] > 1
+
+
+def test_auto_ets_flags_a_spike_and_not_the_month_after_it(api: httpx.Client) -> None:
+    """A wandering series, where AutoETS follows the level closely: without the second round
+    the month after the spike falls outside the interval too (the reference shows it)."""
+    y = walk(0)
+    y[-6] += 5 * np.std(np.diff(y[:-6]), ddof=1)
+    first_round, mean, lo, hi, flags = two_rounds_reference(y, 10, 99)
+    assert np.flatnonzero(first_round).tolist() == [4, 5]
+    data = monthly(y).assign(ds=lambda f: f["ds"].dt.strftime("%Y-%m-%d")).to_dict("records")
+    response = api.post("/api/v2/anomalies", json={"model": "auto-ets", "last_n": 10, "data": data})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    points = pd.DataFrame(body["anomalies"])
+    assert points.loc[points["anomaly"], "ds"].tolist() == [data[-6]["ds"] + "T00:00:00"]
+    np.testing.assert_allclose(points[["mean", "lo", "hi"]].to_numpy().T, [mean, lo, hi], rtol=1e-6)
+    assert points["anomaly"].tolist() == flags.tolist()
+    assert body["metadata"]["replaced"] == 1 and body["metadata"]["forecast_again"] == 5
 
 
 def test_history_rows_are_the_forecasts_on_each_history_cut(api: httpx.Client) -> None:

@@ -104,7 +104,9 @@ def check_calibration_reaches_nominal_coverage(client: httpx.Client) -> None:
     assert before < 0.65, before  # fitted on the calm start: far too narrow
     assert abs(after - 0.8) < 0.1, after
     report = calibrated["calibration"]
-    assert report["windows"] == 10 and report["pooled"] is True
+    # Ten windows a quarter of the horizon (6) apart, rounded down: 1; pooled (20 windows that
+    # do not overlap would need 120 observations).
+    assert report["windows"] == 10 and report["step"] == 1 and report["pooled"] is True
     interval = {i["level"]: i for i in report["intervals"]}
     assert interval[80.0]["before"] < 0.65 and abs(interval[80.0]["after"] - 0.8) < 0.05
     assert interval[50.0]["after"] == pytest.approx(0.5, abs=0.05)

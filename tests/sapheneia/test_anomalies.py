@@ -11,6 +11,7 @@ import pytest
 from sapheneia.anomalies import interval_quantiles, plan_one_step, score_anomalies
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks
 from sapheneia.errors import InvalidInput, LimitExceeded, SeriesTooShort
+from tests.sapheneia.anomaly_cases import MONTHS, monthly, two_rounds_reference, walk
 
 ROLES = ColumnRoles(
     timestamp="ds", series_id="unique_id", target="y", covariates={"promo": "dynamic_numerical"}
@@ -111,3 +112,90 @@ def test_interval_quantiles_and_scores_in_interval_widths() -> None:
     assert scored["anomaly"].tolist() == [False, True, True, False]
     np.testing.assert_allclose(scored["score"], [0.0, 3.5, 2.5, 0.0])
     assert scored[["lo", "hi"]].to_numpy().tolist()[1] == [4.0, 6.0]
+
+
+# The second round, against statsforecast's AutoETS called directly (tests/sapheneia/anomaly_cases).
+
+
+def served_two_rounds(y: np.ndarray, last_n: int, level: float) -> pd.DataFrame:
+    from sapheneia.anomalies import forecast_without_anomalies, one_step_frame
+    from sapheneia.config import ModelConfig
+    from sapheneia.models import create_adapter
+
+    adapter = create_adapter(ModelConfig(id="auto-ets", adapter="statsforecast"))
+    adapter.load()
+    lo, hi = interval_quantiles(level)
+    plan = plan_one_step(
+        monthly(y),
+        ColumnRoles(timestamp="ds", series_id="unique_id", target="y"),
+        (lo, hi),
+        last_n=last_n,
+        min_context=7,
+    )
+    results, _ = forecast_without_anomalies(plan, adapter.forecast, lo, hi)  # type: ignore[arg-type]
+    return score_anomalies(one_step_frame(plan, results), lo, hi)
+
+
+def test_a_spike_is_flagged_and_the_month_after_it_is_not() -> None:
+    y = walk(0)
+    spike = MONTHS - 6
+    y[spike] += 5 * np.std(np.diff(y[:spike]), ddof=1)
+    first_round, mean, lo, hi, flags = two_rounds_reference(y, 10, 99)
+    # Without the second round the month after the spike is flagged too: the spike's echo.
+    assert np.flatnonzero(first_round).tolist() == [4, 5]
+    assert np.flatnonzero(flags).tolist() == [4]
+    got = served_two_rounds(y, 10, 99)
+    assert got.loc[got["anomaly"], "ds"].tolist() == [monthly(y)["ds"].iloc[spike]]
+    np.testing.assert_allclose(got["mean"], mean, rtol=1e-6)
+    np.testing.assert_allclose(got["lo"], lo, rtol=1e-6)
+    np.testing.assert_allclose(got["hi"], hi, rtol=1e-6)
+    np.testing.assert_array_equal(got["y"], y[-10:])  # the answer shows what was observed
+
+
+def test_a_level_shift_is_flagged_at_its_start_and_then_followed() -> None:
+    y = walk(1)
+    shift = MONTHS - 8
+    y[shift:] += 10 * np.std(np.diff(y[:shift]), ddof=1)
+    _, mean, lo, hi, flags = two_rounds_reference(y, 12, 99)
+    # The shift's first month is replaced, so its second is judged against the old level; from
+    # the third on the model forecasts from the new level.
+    assert np.flatnonzero(flags).tolist() == [4, 5]
+    got = served_two_rounds(y, 12, 99)
+    assert np.flatnonzero(got["anomaly"]).tolist() == [4, 5]
+    np.testing.assert_allclose(got[["mean", "lo", "hi"]].to_numpy().T, [mean, lo, hi], rtol=1e-6)
+
+
+def test_the_second_round_replaces_the_first_point_of_a_run_and_cuts_as_the_first_does() -> None:
+    from sapheneia.anomalies import second_round
+    from sapheneia.config import ModelConfig
+    from sapheneia.models import create_adapter
+
+    adapter = create_adapter(ModelConfig(id="seasonal-naive", adapter="statsforecast"))
+    adapter.load()
+    y = walk(2)
+    y[60:62] += 100.0  # two anomalous months in a row: one run of flags
+    roles = ColumnRoles(timestamp="ds", series_id="unique_id", target="y")
+    lo, hi = interval_quantiles(99)
+    for context_length, forecast_again in ((None, 11), (5, 5)):
+        plan = plan_one_step(
+            monthly(y), roles, (lo, hi), last_n=12, context_length=context_length, group="g"
+        )
+        first = adapter.forecast(plan.tasks)
+        means = np.array([r.mean[0] for r in first])  # type: ignore[union-attr]
+        again = second_round(plan, first, lo, hi)  # type: ignore[arg-type]
+        assert again.replaced == 1
+        if context_length is None:
+            # Seasonal naive forecasts last year's value (under two seasons of context, the
+            # last value): the replacement is the first month's, a season back.
+            assert means[0] == y[48]
+        cleaned = y.copy()
+        cleaned[60] = means[0]
+        assert again.index == list(range(1, 1 + forecast_again))
+        for task, position in zip(again.tasks, again.index, strict=True):
+            cut = 60 + position
+            start = 0 if context_length is None else cut - context_length
+            np.testing.assert_array_equal(task.context, cleaned[start:cut])
+            assert task.future_timestamps.equals(plan.tasks[position].future_timestamps)
+            assert task.group == f"g/again-{12 - position}"
+        merged = again.merge(first, adapter.forecast(again.tasks))  # type: ignore[arg-type]
+        assert merged[0] is first[0] and len(merged) == len(first)
