@@ -6,9 +6,12 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
 from deployments.audit import AuditLog
 from deployments.deps import check_key, read_body
@@ -24,9 +27,10 @@ from deployments.metrics import RequestMetrics
 from deployments.routes_anomalies import anomalies_router
 from deployments.routes_backtest import backtest_router
 from deployments.routes_discovery import discovery_router
-from deployments.routes_jobs import jobs_router
+from deployments.routes_jobs import JobRequest, jobs_router
 from deployments.routes_v1 import v1_router
 from deployments.routes_v2 import v2_router
+from deployments.schemas import AnomaliesRequest, BacktestRequest, ForecastRequest
 from sapheneia import __version__
 from sapheneia.errors import PayloadTooLarge, SapheneiaError
 
@@ -136,4 +140,30 @@ def create_api(gateway: Gateway) -> FastAPI:
     app.include_router(backtest_router())
     app.include_router(anomalies_router())
     app.include_router(jobs_router())
+    document_bodies(app, [ForecastRequest, BacktestRequest, AnomaliesRequest, JobRequest])
     return app
+
+
+def document_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Put the request models that routes parse themselves (JSON, multipart or a table body, so
+    FastAPI never sees them as parameters) in the document's components, where the routes'
+    request bodies refer to them."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, nested in schema.pop("$defs", {}).items():
+                    components.setdefault(name, nested)
+                components[model.__name__] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -21,7 +21,7 @@ from deployments.auth import Caller
 from deployments.deps import CallerDep, GatewayDep, read_body
 from deployments.gateway import Gateway
 from deployments.jobs_state import TERMINAL, JobService, new_job_id
-from deployments.parsing import body_format, read_upload_form
+from deployments.parsing import body_format, read_upload_form, upload_doc
 from deployments.schemas import FORECAST_ERRORS, ColumnNames, error_responses, parse_body
 from sapheneia.data import checked_quantiles
 from sapheneia.data.formats import format_of, sniff
@@ -166,7 +166,15 @@ def jobs_router() -> APIRouter:
         responses=error_responses(*FORECAST_ERRORS, 409),
     )
 
-    @router.post("", status_code=202)
+    @router.post(
+        "",
+        status_code=202,
+        openapi_extra=upload_doc(
+            "JobRequest",
+            dict(JOB_EXAMPLE),
+            '{"kind": "forecast", "model": "auto-ets", "horizon": 12}',
+        ),
+    )
     async def submit(request: Request, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
         """Start a forecast or backtest job over a file or folder; answers its id at once."""
         jobs = jobs_of(gateway)

@@ -300,7 +300,30 @@ FORECAST_ERRORS = (*AUTHENTICATED_ERRORS, 400, 403, 404, 422, 502, 503, 504)
 Row = dict[str, str | float | None]
 
 
+class ModelVersion(BaseModel):
+    """Which model answered: its id, adapter, weights and hub revision."""
+
+    id: str
+    adapter: str
+    checkpoint: str | None = Field(description="The weights' public name; a local path is hidden.")
+    revision: str | None
+
+
+class TrafficArm(BaseModel):
+    series: int = Field(description="Series this arm answered.")
+    model_version: ModelVersion
+
+
+class TrafficReport(BaseModel):
+    route: str = Field(description="The traffic route that was asked for.")
+    arms: dict[str, TrafficArm] = Field(description="Per model the route sent series to.")
+
+
 class ForecastMetadata(BaseModel):
+    model_version: ModelVersion | None = Field(
+        description="The model that answered ('selection' as adapter for auto / ensemble); null "
+        "for a traffic route, whose arms are in 'traffic'."
+    )
     series_count: int
     horizon: int
     quantiles: list[float]
@@ -313,6 +336,13 @@ class ForecastMetadata(BaseModel):
     request_id: str
     mlflow_run_id: str | None = Field(
         default=None, description="With 'track': the MLflow run that recorded the selection."
+    )
+    candidates: dict[str, ModelVersion] | None = Field(
+        default=None,
+        description="With auto / ensemble / calibrate: the candidates whose backtests finished.",
+    )
+    traffic: TrafficReport | None = Field(
+        default=None, description="With a traffic route: how many series each arm answered."
     )
 
 
@@ -332,6 +362,11 @@ class ForecastResponse(BaseModel):
     )
     selection: list[SelectionEntry] | None = Field(
         default=None, description="With model 'auto' or 'ensemble': what each series chose."
+    )
+    candidates_left_out: dict[str, str] | None = Field(
+        default=None,
+        description="With auto / ensemble: default candidates left out, each with the reason "
+        "(it failed, or ran past SAPHENEIA_SELECTION_BUDGET_S).",
     )
     calibration: CalibrationReport | None = Field(
         default=None, description="With calibrate: coverage on the calibration windows."

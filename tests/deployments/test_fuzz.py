@@ -420,3 +420,26 @@ def test_backtest_of_a_series_its_naive_forecast_predicts_exactly_is_valid_json(
     body = json.loads(response.text, parse_constant=lambda name: pytest.fail(f"{name} in body"))
     (metrics,) = body["metrics"]
     assert metrics["MASE"] is None and metrics["sMAPE"] == 0.0
+
+
+def test_every_reference_in_the_document_resolves_and_body_routes_document_their_bodies(
+    local_gateway: LocalGateway,
+) -> None:
+    document = TestClient(fuzz_app(local_gateway)).get("/openapi.json").json()
+    text = json.dumps(document)
+    names = {ref.rsplit("/", 1)[-1] for ref in _refs(document)}
+    assert names, text[:200]
+    missing = names - set(document["components"]["schemas"])
+    assert not missing, f"references to schemas the document lacks: {sorted(missing)}"
+    for path in ["/api/v2/forecast", "/api/v2/backtest", "/api/v2/anomalies", "/api/v2/jobs"]:
+        content = document["paths"][path]["post"]["requestBody"]["content"]
+        assert {"application/json", "multipart/form-data"} <= set(content), path
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from deployments.lifecycle import DesiredState
 from deployments.options import IngressOptions
+from sapheneia.blocks import TaskBlock
 from sapheneia.config import load_model_configs
 from sapheneia.data import DataLimits
 from sapheneia.keys import digest
@@ -52,14 +53,19 @@ class Board:
 
 
 class Handle:
-    """A model deployment's handle: ``forecast.remote(tasks)`` on an in-process adapter."""
+    """A model deployment's handle: ``forecast.remote(tasks)`` on an in-process adapter, taking
+    the block of arrays the ingress sends (or a list, for tasks with covariates)."""
 
     def __init__(self, adapter: ModelAdapter) -> None:
         self.adapter = adapter
         self.forecast = self
 
-    def remote(self, tasks: list[ForecastTask]) -> Any:
-        return asyncio.to_thread(self.adapter.forecast, tasks)
+    def options(self, **_: Any) -> Handle:
+        return self
+
+    def remote(self, tasks: TaskBlock | list[ForecastTask]) -> Any:
+        unpacked = tasks.tasks() if isinstance(tasks, TaskBlock) else tasks
+        return asyncio.to_thread(self.adapter.forecast, unpacked)
 
 
 @pytest.fixture

@@ -271,7 +271,7 @@ def test_the_subject_is_the_caller() -> None:
     from deployments.jwt_auth import JwtVerifier
 
     checker = KeyChecker(
-        [digest(API_KEY)], 100, jwt=JwtVerifier(JwtOptions(audience=AUDIENCE, hs256_secret=SECRET))
+        [digest(API_KEY)], jwt=JwtVerifier(JwtOptions(audience=AUDIENCE, hs256_secret=SECRET))
     )
     first = checker.check(f"Bearer {hs256(jti='1')}")
     second = checker.check(f"Bearer {hs256(jti='2', scope=ADMIN)}")
