@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,10 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 
 
 def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
+    # In a thread of its own: a test earlier in the session (the browser tests' Playwright) may
+    # leave an event loop running in the main thread, where asyncio.run refuses to start.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_a_counter_adds_up_and_expires_after_its_window(open_store: Callable[[], Any]) -> None:
