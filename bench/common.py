@@ -197,8 +197,10 @@ class ServeInstance:
         serve.start(http_options={"host": "127.0.0.1", "port": self.port})
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def deploy(self, args: dict[str, Any]) -> dict[str, str]:
-        """``serve.run(build_app(args))``; waits until every model has left 'initializing'."""
+    def deploy(self, args: dict[str, Any], **settings_fields: Any) -> dict[str, str]:
+        """``serve.run(build_app(args))`` with the bench's key and no practical rate limit (plus
+        ``settings_fields``); waits until every model has left 'initializing'. Deploying again
+        reconfigures the running app: a changed user_config keeps the weights loaded."""
         from ray import serve
 
         from deployments.builder import build_app_with_settings
@@ -209,6 +211,7 @@ class ServeInstance:
             data_dir=self.data_dir,
             state_dir=self.state_dir,
             rate_limit_per_minute=10_000_000,
+            **settings_fields,
         )
         serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
         return wait_for_health(self.url, {m["id"] for m in args["models"]})

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.common import API_KEY, HORIZON, QUANTILES, ServeInstance, table, wait_for_health
+from bench.common import API_KEY, HORIZON, QUANTILES, ServeInstance, table
 from bench.ingress import FIELDS, LENGTH, REQUEST_HEADER, arrow_body, json_body
 
 PER_REQUEST = 32
@@ -110,17 +110,6 @@ def served_cpu(url: str, model: str, kind: str, requests: int) -> dict[str, floa
 
 
 def deploy(instance: ServeInstance, checkpoint: Path) -> None:
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=instance.data_dir,
-        state_dir=instance.state_dir,
-        rate_limit_per_minute=10_000_000,
-    )
     args = {
         "models_dir": "configs/models",
         "ingress": {"ray_actor_options": {"num_cpus": 0.25}},
@@ -141,8 +130,7 @@ def deploy(instance: ServeInstance, checkpoint: Path) -> None:
             },
         ],
     }
-    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
-    wait_for_health(instance.url, {"seasonal-naive", "timesfm-2.5"})
+    instance.deploy(args)
 
 
 def run(quick: bool) -> str:

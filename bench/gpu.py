@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bench.common import API_KEY, ServeInstance, run_load, table, wait_for_health
+from bench.common import ServeInstance, run_load, table
 
 CONTEXT = 512
 HORIZON = 64
@@ -146,26 +146,14 @@ def served(
     seconds: float,
 ) -> dict[str, tuple[float, str]]:
     """Series/s and batch sizes seen, per model, with every model's max_batch_size at ``batch``."""
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
     gpus = round(0.9 / len(paths), 2) if device == "cuda" else 0
     args = {
         "models_dir": "configs/models",
         "ingress": {"num_replicas": 2, "ray_actor_options": {"num_cpus": 1}},
         "models": [model_entry(m, p, device, batch, gpus) for m, p in paths.items()],
     }
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=instance.data_dir,
-        state_dir=instance.state_dir,
-        rate_limit_per_minute=10_000_000,
-    )
     # A changed user_config reconfigures the running replicas; weights stay loaded.
-    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
-    wait_for_health(instance.url, set(paths))
+    instance.deploy(args)
     per_request = min(batch, PER_REQUEST)
     concurrency = 2 * math.ceil(batch / per_request)  # one batch running, one filling
     out = {}

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from bench.common import API_KEY, ServeInstance, table, wait_for_health
+from bench.common import API_KEY, ServeInstance, table
 from bench.ingress import REQUEST_HEADER, ingress_pid
 
 HORIZON = 14
@@ -110,18 +110,6 @@ class PeakMemory:
 
 
 def deploy(instance: ServeInstance, replicas: int, timeout_s: float) -> None:
-    from ray import serve
-
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=instance.data_dir,
-        state_dir=instance.state_dir,
-        rate_limit_per_minute=10_000_000,
-        request_timeout_s=timeout_s,
-    )
     args = {
         "models_dir": "configs/models",
         "ingress": {"ray_actor_options": {"num_cpus": 0.5}},
@@ -134,8 +122,7 @@ def deploy(instance: ServeInstance, replicas: int, timeout_s: float) -> None:
             }
         ],
     }
-    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
-    wait_for_health(instance.url, {"seasonal-naive"})
+    instance.deploy(args, request_timeout_s=timeout_s)
 
 
 def ten_thousand(instance: ServeInstance, length: int, rounds: int) -> list[str]:

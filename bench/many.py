@@ -21,25 +21,12 @@ PER_REQUEST = 32
 
 
 def deploy(instance: ServeInstance, checkpoint: Path) -> None:
-    from ray import serve
-
-    from bench.common import API_KEY, wait_for_health
-    from deployments.builder import build_app_with_settings
-    from sapheneia.settings import Settings
-
-    settings = Settings(
-        api_keys=API_KEY,
-        data_dir=instance.data_dir,
-        state_dir=instance.state_dir,
-        rate_limit_per_minute=10_000_000,
-    )
     args = {
         "models_dir": "configs/models",
         "ingress": {"ray_actor_options": {"num_cpus": 0.25}},
         "models": [timesfm_entry("timesfm-2.5", checkpoint, 32)],
     }
-    serve.run(build_app_with_settings(args, settings), name="api", route_prefix="/")
-    wait_for_health(instance.url, {"timesfm-2.5"})
+    instance.deploy(args)
 
 
 def main() -> None:
