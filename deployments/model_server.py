@@ -24,7 +24,7 @@ from sapheneia.blocks import ResultBlock, TaskBlock
 from sapheneia.config import ModelConfig
 from sapheneia.errors import ModelUnavailable, Overloaded, SapheneiaError
 from sapheneia.models import create_adapter
-from sapheneia.models.torch_runtime import use_threads
+from sapheneia.models.torch_runtime import ModelThread, use_threads
 from sapheneia.tasks import ForecastResult, ForecastTask
 
 logger = logging.getLogger("ray.serve")
@@ -64,6 +64,7 @@ class ModelServer:
         self.config = config
         use_threads([config])
         self.adapter = create_adapter(config)
+        self._model_thread = ModelThread(f"model-{config.id}")
         self.replica = uuid.uuid4().hex[:8]
         self.status = "initializing"
         self.reason: str | None = None
@@ -93,7 +94,7 @@ class ModelServer:
         with self._lock:
             self.status, self.reason = "initializing", None
             try:
-                self.adapter.load()
+                self._model_thread.call(self.adapter.load)
             except ModelUnavailable as error:
                 self.status, self.reason = "unavailable", error.message
                 logger.warning("model %s unavailable: %s", self.config.id, error.message)
@@ -125,7 +126,7 @@ class ModelServer:
 
     def _unload(self) -> None:
         with self._lock:
-            self.adapter.unload()
+            self._model_thread.call(self.adapter.unload)
             self.status, self.reason = "uninitialized", "shut down by /shutdown"
 
     def _follow_board(self) -> None:
@@ -172,6 +173,8 @@ class ModelServer:
     def __del__(self) -> None:
         if hasattr(self, "_stop"):
             self._stop.set()
+        if hasattr(self, "_model_thread"):
+            self._model_thread.close()
 
     # -- forecasting -----------------------------------------------------------------------------
 
@@ -218,8 +221,9 @@ class ModelServer:
         tasks = [task for piece in pieces for task in piece]
         started = time.perf_counter()
         # The adapter is synchronous and CPU-bound: run it off the event loop so that the replica
-        # keeps accepting requests (and filling the next batch) meanwhile.
-        results = await asyncio.to_thread(self.adapter.forecast, tasks)
+        # keeps accepting requests (and filling the next batch) meanwhile, on the one thread that
+        # also loaded it (see ModelThread).
+        results = await self._model_thread.run(self.adapter.forecast, tasks)
         elapsed = time.perf_counter() - started
         self.metrics.observe(len(tasks), elapsed)
         self.series_forecasted += len(tasks)

@@ -22,7 +22,7 @@ from sapheneia.evaluation import plan_backtest, report
 from sapheneia.jobs.spec import JobSpec
 from sapheneia.models import create_adapter
 from sapheneia.models.base import ModelAdapter
-from sapheneia.models.torch_runtime import use_threads
+from sapheneia.models.torch_runtime import ModelThread, use_threads
 from sapheneia.tasks import ForecastResult, ForecastTask, results_columns
 
 BUCKET = "__bucket"
@@ -69,10 +69,12 @@ class BucketForecaster:
         self.spec = spec
         # As a served replica does: a job's actor runs the models with their configs' threads.
         use_threads(spec.models)
+        # Ray Data may call an actor from more than one thread: every model call goes to one.
+        self._model_thread = ModelThread("job-model")
         self.adapters: dict[str, ModelAdapter] = {}
         for config in spec.models:
             adapter = create_adapter(config)
-            adapter.load()
+            self._model_thread.call(adapter.load)
             self.adapters[config.id] = adapter
         self.limits = limits_for()
 
@@ -91,7 +93,8 @@ class BucketForecaster:
         results: list[ForecastResult] = []
         for start in range(0, len(tasks), CALL_SIZE):
             chunk = tasks[start : start + CALL_SIZE]
-            for task, outcome in zip(chunk, adapter.forecast(chunk), strict=True):
+            outcomes = self._model_thread.call(adapter.forecast, chunk)
+            for task, outcome in zip(chunk, outcomes, strict=True):
                 if isinstance(outcome, SapheneiaError):
                     errors.append(_error_row(task.series_id, outcome))
                 else:
@@ -171,7 +174,7 @@ class BucketForecaster:
         for model_id, adapter in self.adapters.items():
             per_window = []
             for tasks in plan.tasks:
-                outcomes = adapter.forecast(tasks)
+                outcomes = self._model_thread.call(adapter.forecast, tasks)
                 for outcome in outcomes:
                     if isinstance(outcome, SapheneiaError):
                         raise outcome

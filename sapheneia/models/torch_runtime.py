@@ -6,8 +6,10 @@ its options) stays cheap; torch is imported when a model loads.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -34,6 +36,31 @@ def use_threads(configs: Sequence[ModelConfig]) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+class ModelThread:
+    """The one thread on which a process calls its models (loading, forecasting, unloading).
+
+    torch's CPU kernels run on OpenMP (libgomp), which keeps a pool of worker threads for each
+    thread that calls into it and stops spinning those workers between kernels once the process
+    holds more of them than it has CPUs. A model called from varying threads (``asyncio.to_thread``)
+    after loading on another one therefore ran a TimesFM-2.5 batch of 32 on 2 cores 35-40 % slower
+    than the same call on one thread (bench/RESULTS.md); calling it from one thread keeps one pool.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` on the model thread and wait for it (from any other thread)."""
+        return self._executor.submit(function, *args).result()
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Await ``function(*args)`` on the model thread, leaving the event loop free meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def torch_device(config: ModelConfig) -> Any:
