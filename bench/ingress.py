@@ -20,6 +20,7 @@ import json
 import os
 import pickle
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,7 +32,6 @@ import pandas as pd
 import pyarrow as pa
 
 from bench.common import API_KEY, HORIZON, QUANTILES, series_rows, table
-from deployments.routes_v2 import ForecastAnswer
 from deployments.schemas import ForecastRequest
 from sapheneia.config import ModelConfig
 from sapheneia.data import ColumnRoles, DataLimits, build_tasks, load_table
@@ -125,9 +125,7 @@ def step_rows(n_series: int, kind: str, repeats: int) -> list[list[object]]:
     steps["results <- model (deserialize)"] = back
     done = [r for r in results if isinstance(r, ForecastResult)]
     metadata = {"series_count": len(done), "batch_sizes": [n_series] * len(done)}
-    shaped = ForecastAnswer(done, body, "seasonal-naive", metadata)
-    steps["answer (JSON)"] = shaped.as_json
-    steps["answer (Arrow)"] = shaped.as_arrow
+    steps.update(_answer_steps(done, body, metadata))
     out: list[list[object]] = []
     common, answers = 0.0, {}
     for name, call in steps.items():
@@ -141,6 +139,20 @@ def step_rows(n_series: int, kind: str, repeats: int) -> list[list[object]]:
         total = common + ms
         out.append([n_series, kind, f"all steps, answer {shape}", total, total / n_series])
     return out
+
+
+def _answer_steps(
+    done: list[ForecastResult], body: ForecastRequest, metadata: dict[str, Any]
+) -> dict[str, Callable[[], object]]:
+    """The answer's writers: JSON and Arrow, or JSON alone in the code before ForecastAnswer."""
+    try:
+        from deployments.routes_v2 import ForecastAnswer
+    except ImportError:  # the code before one answer class (JSON through json.dumps)
+        from deployments.routes_v2 import forecast_json  # type: ignore[attr-defined]
+
+        return {"answer (JSON)": lambda: forecast_json(done, body, "seasonal-naive", metadata)}
+    shaped = ForecastAnswer(done, body, "seasonal-naive", metadata)
+    return {"answer (JSON)": shaped.as_json, "answer (Arrow)": shaped.as_arrow}
 
 
 def _json_parser() -> Callable[[bytes], ForecastRequest]:
@@ -382,7 +394,15 @@ def _deploy(instance: Any) -> None:
     wait_for_health(instance.url, {"seasonal-naive"})
 
 
+def only_this_tree() -> None:
+    """Import modules only from the tree this script runs in (``PYTHONPATH``): the editable
+    install's finder would otherwise supply, from the working tree, the modules that a copy of an
+    earlier commit lacks, and the steps probed with ``ImportError`` would measure today's code."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "Editable" not in getattr(f, "__name__", "")]
+
+
 def main() -> None:
+    only_this_tree()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["steps", "served"])
