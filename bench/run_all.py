@@ -1,6 +1,6 @@
 """Every benchmark in one run; prints the tables and writes them to bench/RESULTS.md.
 
-python -m bench.run_all            # full: about 16 minutes on 2 cores
+python -m bench.run_all            # full: about 13-16 minutes on 2 cores
 python -m bench.run_all --quick    # a few minutes, fewer sizes and shorter turns
 """
 
