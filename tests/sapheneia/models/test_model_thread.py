@@ -10,7 +10,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,13 +21,16 @@ from sapheneia.jobs.spec import JobSpec
 from sapheneia.models.base import NativeForecast
 from sapheneia.models.torch_runtime import ModelThread
 from sapheneia.tasks import ForecastResult, ForecastTask
+from sapheneia.testing import make_task
 
 
 class ThreadRecordingDrift(DriftAdapter):
     """The worked example's random walk with drift, noting the thread of each load and forecast.
     (The job loads it by name, as a module of its own: read the calls from the instance.)"""
 
-    calls: ClassVar[list[tuple[str, int]]] = []
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.calls: list[tuple[str, int]] = []
 
     def _load_weights(self, checkpoint: Path | None) -> None:
         self.calls.append(("load", threading.get_ident()))
@@ -92,16 +94,7 @@ def test_results_are_the_models_own() -> None:
     model_thread = ModelThread("model-test")
     adapter = DriftAdapter(ModelConfig(id="drift", adapter="examples.custom_adapter:DriftAdapter"))
     model_thread.call(adapter.load)
-    days = pd.date_range("2024-01-01", periods=23, freq="D")
-    task = ForecastTask(
-        series_id="s",
-        context=np.arange(20.0),
-        horizon=3,
-        quantiles=(0.5,),
-        freq="D",
-        timestamps=days[:20],
-        future_timestamps=days[20:],
-    )
+    task = make_task("s", np.arange(20.0), 3, quantiles=(0.5,))
     try:
         (on_thread,) = model_thread.call(adapter.forecast, [task])
     finally:
