@@ -92,6 +92,24 @@ def placement(app: str, deployment: str = "") -> dict[int, str]:
     }
 
 
+def busy_replica(app: str, deployment: str, timeout_s: float = 10) -> int:
+    """The process id of a live replica of ``deployment`` that holds a request now, asked through
+    the same probe Serve's router uses (``get_num_ongoing_requests``, answered on a thread of its
+    own while the replica works). The router need not keep every replica busy at every instant,
+    so a fault test that must hit requests in flight picks its victim this way."""
+    prefix = f"SERVE_REPLICA::{app}#{deployment}#"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for actor in ray._private.state.actors().values():
+            if not (actor["Name"].startswith(prefix) and actor["State"] == "ALIVE"):
+                continue
+            replica = ray.get_actor(actor["Name"], namespace="serve")
+            if ray.get(replica.get_num_ongoing_requests.remote(), timeout=5) > 0:
+                return int(actor["Pid"])
+        time.sleep(0.05)
+    raise AssertionError(f"no replica of {app}/{deployment} held a request for {timeout_s} s")
+
+
 def node_id(node: Any) -> str:
     """The Ray node id of a ``ray.cluster_utils.Cluster`` node."""
     return str(node.node_id)

@@ -22,6 +22,7 @@ from tests.deployments.cluster_load import (
     FOUR_SERIES,
     ON_HEAD,
     LoadRun,
+    busy_replica,
     deploy,
     node_id,
     placement,
@@ -127,18 +128,26 @@ def two_replicas(serve_url: str, data_dir: Path, tmp_path: Path) -> Iterator[str
 
 
 def test_a_killed_replica_fails_only_its_requests_in_flight(two_replicas: str) -> None:
-    victim = next(iter(placement("replicas", "model-auto-ets")))
+    killed: list[int] = []
+
+    def kill_a_busy_replica() -> None:
+        # The one holding a request now: the router may leave a replica idle for a moment, and
+        # killing an idle one would test nothing.
+        killed.append(busy_replica("replicas", "model-auto-ets"))
+        os.kill(killed[0], signal.SIGKILL)
+
     run = load_with_fault(
         "replica SIGKILL",
         two_replicas,
-        lambda: os.kill(victim, signal.SIGKILL),
+        kill_a_busy_replica,
         # Serve starts a new replica; /health shows both ready within 30 s of the kill.
         lambda: (
-            len(set(placement_now()) - {victim}) == 2 and ready_with(two_replicas, "auto-ets", 2)
+            len(set(placement_now()) - set(killed)) == 2 and ready_with(two_replicas, "auto-ets", 2)
         ),
         seconds=25,
         callers=6,
     )
+    (victim,) = killed
     assert run.failed(), "no request was in flight on the killed replica"
     # Six callers: at most the requests in flight at the kill fail.
     assert_only_in_flight_failed(run, 503, "model_unavailable")

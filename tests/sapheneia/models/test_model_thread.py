@@ -55,7 +55,10 @@ def test_calls_from_many_threads_and_an_event_loop_run_on_one_other_thread() -> 
                 await asyncio.gather(*(model_thread.run(threading.get_ident) for _ in range(8)))
             )
 
-        from_coroutines = asyncio.run(from_loop())
+        # An event loop of its own on a fresh thread: the session may already run one on this
+        # thread (the browser tests' Playwright does), and asyncio.run refuses to nest.
+        with ThreadPoolExecutor(1) as loop_thread:
+            from_coroutines = loop_thread.submit(asyncio.run, from_loop()).result()
     finally:
         model_thread.close()
     assert len(set(from_threads + from_coroutines)) == 1
