@@ -204,7 +204,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         serve.delete("ui-tests-api")
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running on the main thread while it
+# is open, which would refuse every later test's asyncio.run; it closes with these tests.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not Path(CHROMIUM).exists():
