@@ -84,12 +84,20 @@ def own_app(
 def placement(app: str, deployment: str = "") -> dict[int, str]:
     """Process id -> node id of every live replica of a deployment (of every deployment of ``app``
     without one), from Ray's actor table: no call to the replicas, which may be busy."""
-    prefix = f"SERVE_REPLICA::{app}#{deployment}#" if deployment else f"SERVE_REPLICA::{app}#"
     return {
         int(actor["Pid"]): str(actor["Address"]["NodeID"])
+        for actor in live_replicas(app, deployment)
+    }
+
+
+def live_replicas(app: str, deployment: str = "") -> list[dict[str, Any]]:
+    """Ray's actor-table entries of the live replicas of ``deployment`` (or of all of ``app``)."""
+    prefix = f"SERVE_REPLICA::{app}#{deployment}#" if deployment else f"SERVE_REPLICA::{app}#"
+    return [
+        actor
         for actor in ray._private.state.actors().values()
         if actor["Name"].startswith(prefix) and actor["State"] == "ALIVE"
-    }
+    ]
 
 
 def busy_replica(app: str, deployment: str, timeout_s: float = 10) -> int:
@@ -97,12 +105,9 @@ def busy_replica(app: str, deployment: str, timeout_s: float = 10) -> int:
     the same probe Serve's router uses (``get_num_ongoing_requests``, answered on a thread of its
     own while the replica works). The router need not keep every replica busy at every instant,
     so a fault test that must hit requests in flight picks its victim this way."""
-    prefix = f"SERVE_REPLICA::{app}#{deployment}#"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for actor in ray._private.state.actors().values():
-            if not (actor["Name"].startswith(prefix) and actor["State"] == "ALIVE"):
-                continue
+        for actor in live_replicas(app, deployment):
             replica = ray.get_actor(actor["Name"], namespace="serve")
             if ray.get(replica.get_num_ongoing_requests.remote(), timeout=5) > 0:
                 return int(actor["Pid"])
