@@ -205,7 +205,10 @@ def run_pipeline(
         BucketWriter,
         fn_constructor_args=(spec.model_dump_json(), location.uri, s3_endpoint),
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=engine.actors),
+        # One bucket at a time per actor: a bucket is minutes of work, so prefetching gains
+        # nothing, while Ray's default queues several on one actor and lets another go idle
+        # at the end (6,000 auto-ets series, 8 buckets: two queued on one actor, the other gone).
+        compute=ray.data.ActorPoolStrategy(size=engine.actors, max_tasks_in_flight_per_actor=1),
         num_cpus=engine.actor_cpus,
         num_gpus=engine.actor_gpus or None,
     )
