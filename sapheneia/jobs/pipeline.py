@@ -1,6 +1,7 @@
 """The job as a Ray Data pipeline: read -> series into buckets -> an actor pool of adapters ->
 one Parquet part per bucket.
 
+    the id column, streamed here (pyarrow)     series counted, buckets planned: no Ray task yet
     read (Parquet file or folder, CSV)          tasks of ``Engine.cpus`` at most, all stages together
       -> map_batches: bucket = hash(id) % n     rows of finished buckets dropped here (resume)
       -> groupby(bucket).map_groups(BucketWriter, concurrency=Engine.actors, num_cpus=actor_cpus)
@@ -14,13 +15,17 @@ own (``create_adapter`` + ``load``), so a series' forecast is the served one.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import ray
 import ray.data
 from ray.data import ExecutionResources
@@ -34,6 +39,8 @@ from sapheneia.jobs.spec import JobSpec
 # beside the actor pool instead of each reserving a whole core of the cluster.
 TASK_CPUS = 0.25
 MAX_PARTITIONS = 64
+FILES_PER_FOOTER_READER, MAX_FOOTER_READERS = 500, 8
+FOOTER_READERS_VARIABLE = "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS"
 
 
 @dataclass
@@ -79,21 +86,36 @@ class BucketWriter:
         )
 
 
-def read_source(source: str, spec: JobSpec, s3_endpoint: str | None = None) -> ray.data.Dataset:
-    """The input as a Dataset: a Parquet file or folder of Parquet files, or a CSV file."""
-    lowered = source.lower().rstrip("/")
-    fs: Any = None
-    if s3_endpoint and lowered.startswith("s3://"):
-        fs, source = filesystem(source, s3_endpoint)
-    if lowered.endswith((".csv", ".csv.gz")):
-        import pyarrow.csv as pacsv
+def _is_csv(source: str) -> bool:
+    return source.lower().rstrip("/").endswith((".csv", ".csv.gz"))
 
-        # Ids stay text, as the served path reads them.
-        convert = pacsv.ConvertOptions(column_types={spec.id_column: pa.string()})
-        ds = ray.data.read_csv(source, filesystem=fs, convert_options=convert, num_cpus=TASK_CPUS)
+
+def _filesystem(source: str, s3_endpoint: str | None) -> tuple[Any, str]:
+    if s3_endpoint and source.lower().startswith("s3://"):
+        return filesystem(source, s3_endpoint)
+    return None, source
+
+
+def _csv_ids_as_text(spec: JobSpec) -> Any:
+    import pyarrow.csv as pacsv
+
+    # Ids stay text, as the served path reads them.
+    return pacsv.ConvertOptions(column_types={spec.id_column: pa.string()})
+
+
+def source_table(source: str, spec: JobSpec, s3_endpoint: str | None = None) -> pads.Dataset:
+    """The input as pyarrow sees it, read in this process for its schema and its series ids: a
+    Parquet file or folder of Parquet files, or a CSV file. Its columns are checked here."""
+    fs, path = _filesystem(source, s3_endpoint)
+    if _is_csv(source):
+        data = pads.dataset(
+            path,
+            format=pads.CsvFileFormat(convert_options=_csv_ids_as_text(spec)),
+            filesystem=fs,
+        )
     else:
-        ds = ray.data.read_parquet(source, filesystem=fs, num_cpus=TASK_CPUS)
-    present = ds.schema().names
+        data = pads.dataset(path, format="parquet", filesystem=fs)
+    present = data.schema.names
     missing = [c for c in spec.columns() if c not in present]
     if missing:
         raise UnknownColumn(
@@ -101,25 +123,55 @@ def read_source(source: str, spec: JobSpec, s3_endpoint: str | None = None) -> r
             f"are {', '.join(repr(p) for p in present)}: name them with id_column, "
             "timestamp_column, target_column"
         )
+    return data
+
+
+@contextmanager
+def footer_readers(count: int) -> Iterator[None]:
+    """Ray Data's Parquet reader (2.60) lists a source's files with a pool of footer-reading
+    actors, 32 unless ``RAY_DATA_PARQUET_FOOTER_NUM_ACTORS`` says otherwise when the read is
+    planned: 32 new worker processes per read, a minute of start-up on two cores (the raylet
+    throttles them) before a job of any size began. ``count`` of them, for this read only."""
+    before = os.environ.get(FOOTER_READERS_VARIABLE)
+    os.environ[FOOTER_READERS_VARIABLE] = str(count)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(FOOTER_READERS_VARIABLE, None)
+        else:
+            os.environ[FOOTER_READERS_VARIABLE] = before
+
+
+def read_source(
+    source: str, spec: JobSpec, files: int, s3_endpoint: str | None = None
+) -> ray.data.Dataset:
+    """The input as a Ray Dataset of the job's columns (``source_table`` checked them), from
+    ``files`` files."""
+    fs, path = _filesystem(source, s3_endpoint)
+    if _is_csv(source):
+        ds = ray.data.read_csv(
+            path, filesystem=fs, convert_options=_csv_ids_as_text(spec), num_cpus=TASK_CPUS
+        )
+    else:
+        # One footer reader per FILES_PER_FOOTER_READER files: a footer is one small read.
+        readers = max(1, min(MAX_FOOTER_READERS, math.ceil(files / FILES_PER_FOOTER_READER)))
+        with footer_readers(readers):
+            ds = ray.data.read_parquet(path, filesystem=fs, num_cpus=TASK_CPUS)
     return ds.select_columns(spec.columns())
 
 
-def _hashes(batch: pd.DataFrame, id_column: str) -> pd.DataFrame:
-    return pd.DataFrame({"h": np.unique(series_hash(batch[id_column].to_numpy()))})
-
-
-def count_series(ds: ray.data.Dataset, id_column: str) -> np.ndarray:
-    """The distinct series hashes, read from the id column alone (8 bytes per series)."""
+def count_series(data: pads.Dataset, id_column: str) -> np.ndarray:
+    """The distinct series hashes (8 bytes per series), from the id column alone, streamed in
+    this process: a separate Ray Data execution cost a job tens of seconds of task start-up
+    before its first bucket, on any size of input."""
     seen: list[np.ndarray] = []
-    ids = ds.select_columns([id_column]).map_batches(
-        _hashes,  # type: ignore[arg-type]  # Ray's stub wants a function of any batch format
-        fn_kwargs={"id_column": id_column},
-        batch_format="pandas",
-        num_cpus=TASK_CPUS,
-    )
-    for batch in ids.iter_batches(batch_format="numpy", batch_size=None):
-        seen.append(np.asarray(batch["h"]))
-        if len(seen) > 64:  # keep the driver's list short
+    for batch in data.to_batches(columns=[id_column]):
+        # Unique ids first (Arrow, in C++): rows of a series are usually together, so this
+        # leaves a fraction of the ids to hash.
+        ids = pc.unique(batch.column(0)).to_numpy(zero_copy_only=False)
+        seen.append(np.unique(series_hash(ids)))
+        if len(seen) > 64:  # keep the list short
             seen = [np.unique(np.concatenate(seen))]
     return np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.uint64)
 
@@ -132,7 +184,7 @@ def _tag(batch: pa.Table, id_column: str, buckets: int, todo: list[int]) -> pa.T
     return batch.append_column(BUCKET, pa.array(bucket)).filter(pa.array(keep))
 
 
-def plan(location: Location, ds: ray.data.Dataset, spec: JobSpec) -> dict[str, Any]:
+def plan(location: Location, data: pads.Dataset, spec: JobSpec) -> dict[str, Any]:
     """The job's buckets, from the manifest of an earlier run or from one pass over the ids."""
     manifest = location.read_json(MANIFEST)
     if manifest is not None:
@@ -142,7 +194,7 @@ def plan(location: Location, ds: ray.data.Dataset, spec: JobSpec) -> dict[str, A
                 "output location, or delete that one to start over"
             )
         return manifest
-    hashes = count_series(ds, spec.id_column)
+    hashes = count_series(data, spec.id_column)
     buckets = max(1, math.ceil(len(hashes) / spec.engine.series_per_bucket))
     nonempty = sorted({int(b) for b in np.unique(hashes % np.uint64(buckets))})
     manifest = {
@@ -177,12 +229,13 @@ def run_pipeline(
     context.op_resource_reservation_enabled = False
     location = Location(out, s3_endpoint)
     try:
-        ds = read_source(source, spec, s3_endpoint)
+        data = source_table(source, spec, s3_endpoint)
+        manifest = plan(location, data, spec)
+        ds = read_source(source, spec, len(data.files), s3_endpoint)
     except (FileNotFoundError, OSError) as error:
         if isinstance(error, FileNotFoundError) or "No such file" in str(error):
             raise SourceNotFound("the job's source does not exist (any more)") from error
         raise
-    manifest = plan(location, ds, spec)
     buckets, nonempty = int(manifest["buckets"]), list(manifest["nonempty"])
     done = location.part_infos()
     progress = Progress(series_total=int(manifest["series"]), buckets_total=len(nonempty))
