@@ -380,22 +380,13 @@ def measure(
     args: argparse.Namespace,
     one: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """One workload on one topology: the online path (one node only), the job, parity."""
+    """One workload on one topology: the job, the online path (one node only), parity. The job
+    goes first: its figures are the ones a long run most needs, should it be stopped."""
     service.deploy(work, series, checkpoint, args.workers)
     source = f"{work.model}.parquet"
     ids = sample_ids(series, args.sample)
     figures: dict[str, Any] = {"series": series}
     label = f"{work.model}, {series:,} series, {service.nodes} node(s)"
-    if service.nodes == 1:
-        frame = pd.read_parquet(service.root / "data" / source)
-        warm_up(service.url, frame, work, work.processes(args.workers)[0])
-        print(f"{label}: online ...", flush=True)
-        figures["online_s"], answer = online(service.url, frame, work, args.concurrency)
-        del frame
-        if len(answer) != series * work.horizon:
-            raise SystemExit(f"online answer has {len(answer)} rows, not {series * work.horizon}")
-        figures["answer"] = answer[answer["unique_id"].isin(ids)].copy()
-        print(f"{label}: online {figures['online_s']:.1f} s", flush=True)
     print(f"{label}: job ...", flush=True)
     run = job(service.url, source, work)
     progress = run.view["progress"]
@@ -409,6 +400,17 @@ def measure(
     after = run.ran_s - run.first_s
     figures["steady"] = (series - run.first_series) / after if after > 0 else float("nan")
     figures["buckets"] = progress["buckets_total"]
+    print(f"{label}: job {run.ran_s:.1f} s, first bucket at {run.first_s:.1f} s", flush=True)
+    if service.nodes == 1:
+        frame = pd.read_parquet(service.root / "data" / source)
+        warm_up(service.url, frame, work, work.processes(args.workers)[0])
+        print(f"{label}: online ...", flush=True)
+        figures["online_s"], answer = online(service.url, frame, work, args.concurrency)
+        del frame
+        if len(answer) != series * work.horizon:
+            raise SystemExit(f"online answer has {len(answer)} rows, not {series * work.horizon}")
+        figures["answer"] = answer[answer["unique_id"].isin(ids)].copy()
+        print(f"{label}: online {figures['online_s']:.1f} s", flush=True)
     expected = figures["answer"] if service.nodes == 1 else one[work.model]["answer"]
     figures["parity"] = parity(run.result, expected, ids, work.rtol)
     print(
