@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,11 +106,14 @@ class Location:
         ]
         return sorted(names)
 
-    def part_infos(self) -> dict[int, PartInfo]:
-        """What each written part holds, from its footer alone."""
+    def part_infos(self, known: Collection[int] = ()) -> dict[int, PartInfo]:
+        """What each written part holds, from its footer alone; the buckets in ``known`` are
+        left out (their footers not read again)."""
         infos = {}
         for path in self.parts():
             bucket = int(path.rsplit("part-", 1)[1].split(".")[0])
+            if bucket in known:
+                continue
             with self.fs.open_input_file(path) as handle:
                 meta = pq.read_metadata(handle)
             extra = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,34 @@ def test_two_actors_forecast_two_buckets_at_once(tmp_path: Path) -> None:
     assert "40 series (0 failed), 120 rows" in run.stdout
     assert len(list(marks.glob("started-*"))) == 2
     assert len(list(marks.glob("met-*"))) == 2, "the second bucket began after the first ended"
+
+
+BAR = re.compile(r"(\d+)/(\d+) \[(\d+):(\d+)")  # tqdm: "20/60 [00:07<..."
+
+
+def test_progress_shows_each_bucket_as_it_is_written(tmp_path: Path) -> None:
+    """Three buckets of 6 s each on one actor: the bar moves once per bucket, as its part is
+    written. Progress once came from the rows Ray Data hands back, at the end of a task (which
+    holds every bucket the shuffle put in its partition) and one bucket late besides."""
+    source = tmp_path / "in.parquet"
+    daily(60, 20).to_parquet(source)  # about 20 series per bucket: three buckets
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "slow.yaml").write_text("id: slow\nadapter: tests.sapheneia.jobs.slow:SlowDrift\n")
+    run = batch(
+        str(source), "--model", "slow", "--horizon", "3", "--out", str(tmp_path / "out"),
+        "--actors", "1",
+        models_dir=models,
+        SAPHENEIA_TEST_SLOW_S="6",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "60 series (0 failed), 180 rows" in run.stdout
+    shown: dict[int, int] = {}  # series done -> when the bar first showed it (s)
+    for done, total, minutes, seconds in BAR.findall(run.stderr):
+        if int(total) == 60:
+            shown.setdefault(int(done), 60 * int(minutes) + int(seconds))
+    moves = sorted(done for done in shown if done > 0)
+    assert len(moves) == 3 and moves[-1] == 60, run.stderr[-3000:]  # once per bucket
+    # Two more buckets of 6 s each were forecast after the first was shown (the bar polls
+    # for parts every 2 s).
+    assert shown[60] - shown[moves[0]] >= 8, shown
