@@ -5,7 +5,7 @@ one Parquet part per bucket.
     read (Parquet file or folder, CSV)          tasks of ``Engine.cpus`` at most, all stages together
       -> map_batches: bucket = hash(id) % n     rows of finished buckets dropped here (resume)
       -> groupby(bucket).map_groups(BucketWriter, concurrency=Engine.actors, num_cpus=actor_cpus)
-      -> one small row per bucket back to the driver; progress from the parts as they appear
+      -> the bucket's number back to the driver; progress from the parts as they appear
 
 A bucket holds whole series (all rows of a series hash alike), about ``series_per_bucket`` of them,
 so memory per actor is bounded whatever the job's size. The adapters are the model deployments'
@@ -60,7 +60,7 @@ class Progress:
 
 class BucketWriter:
     """The actor of the pool: loads the adapters once, then forecasts and writes bucket after
-    bucket, answering one summary row per bucket."""
+    bucket, answering the bucket's number (progress is read from the parts written)."""
 
     def __init__(self, spec_json: str, out: str, s3_endpoint: str | None = None) -> None:
         self.forecaster = BucketForecaster(JobSpec.model_validate_json(spec_json))
@@ -73,8 +73,8 @@ class BucketWriter:
         bucket = int(frame[BUCKET].iloc[0])
         output = self.forecaster.run(frame)
         errors = pa.Table.from_pandas(output.errors, preserve_index=False)
-        info = write_bucket(self.location, bucket, output.table, output.series, errors)
-        return pd.DataFrame({"bucket": [bucket], "series": [info.series], "rows": [info.rows]})
+        write_bucket(self.location, bucket, output.table, output.series, errors)
+        return pd.DataFrame({"bucket": [bucket]})
 
 
 def _is_csv(source: str) -> bool:
@@ -228,13 +228,21 @@ def run_pipeline(
             raise SourceNotFound("the job's source does not exist (any more)") from error
         raise
     buckets, nonempty = int(manifest["buckets"]), list(manifest["nonempty"])
-    done = location.part_infos()
     progress = Progress(series_total=int(manifest["series"]), buckets_total=len(nonempty))
-    for info in done.values():
-        _add(progress, info.series, info.rows, info.failed)
     report = on_progress or (lambda _: None)
+    counted: set[int] = set()
+
+    def count_new_parts() -> bool:
+        """Adds the parts written since the last look (the first look: an earlier run's)."""
+        new = location.part_infos(known=counted)
+        for info in new.values():
+            counted.add(info.bucket)
+            _add(progress, info.series, info.rows, info.failed)
+        return bool(new)
+
+    count_new_parts()
     report(progress)
-    todo = [b for b in nonempty if b not in done]
+    todo = [b for b in nonempty if b not in counted]
     if not todo:
         return progress
     tagged = ds.map_batches(
@@ -256,16 +264,6 @@ def run_pipeline(
         num_cpus=engine.actor_cpus,
         num_gpus=engine.actor_gpus or None,
     )
-    counted = set(done)
-
-    def count_new_parts() -> None:
-        new = location.part_infos(known=counted)
-        for info in new.values():
-            counted.add(info.bucket)
-            _add(progress, info.series, info.rows, info.failed)
-        if new:
-            report(progress)
-
     # Progress from the parts as they are written, not from the rows Ray Data hands back: those
     # come at the end of a task, a task holds every bucket the shuffle hashed into its partition
     # (one to three of 20 at 100,000 series), and the row iterator kept one more back.
@@ -273,7 +271,8 @@ def run_pipeline(
 
     def watch() -> None:
         while not stop.wait(PROGRESS_EVERY_S):
-            count_new_parts()
+            if count_new_parts():
+                report(progress)
 
     watcher = threading.Thread(target=watch, name="job-progress", daemon=True)
     watcher.start()
@@ -283,7 +282,8 @@ def run_pipeline(
     finally:
         stop.set()
         watcher.join()
-    count_new_parts()
+    if count_new_parts():
+        report(progress)
     return progress
 
 
