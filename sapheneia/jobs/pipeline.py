@@ -34,6 +34,7 @@ from ray.data import ExecutionResources
 from sapheneia.errors import InvalidInput, SourceNotFound, UnknownColumn
 from sapheneia.jobs.buckets import BUCKET, BucketForecaster, series_hash
 from sapheneia.jobs.output import MANIFEST, Location, filesystem, write_bucket
+from sapheneia.jobs.shuffle import SHUFFLE_KEY, shuffle_keys
 from sapheneia.jobs.spec import JobSpec
 
 # Read, bucketing and shuffle tasks each ask for this much CPU, so that they fit the job's budget
@@ -69,7 +70,7 @@ class BucketWriter:
     def __call__(self, batch: pa.Table) -> pd.DataFrame:
         # Arrow to numpy-backed pandas, as the served path reads a table (Ray's pandas batches
         # are Arrow-backed, which the timestamp parsing reads differently).
-        frame = batch.to_pandas()
+        frame = batch.drop_columns([SHUFFLE_KEY]).to_pandas()
         bucket = int(frame[BUCKET].iloc[0])
         output = self.forecaster.run(frame)
         errors = pa.Table.from_pandas(output.errors, preserve_index=False)
@@ -167,12 +168,16 @@ def count_series(data: pads.Dataset, id_column: str) -> np.ndarray:
     return np.unique(np.concatenate(seen)) if seen else np.zeros(0, dtype=np.uint64)
 
 
-def _tag(batch: pa.Table, id_column: str, buckets: int, todo: list[int]) -> pa.Table:
+def _tag(batch: pa.Table, id_column: str, buckets: int, keys: dict[int, int]) -> pa.Table:
+    """Each row's bucket and the bucket's shuffle key; rows of buckets not to do are dropped."""
     # Arrow in and out: a pandas round trip here would change the timestamp types.
     ids = batch.column(id_column).to_numpy(zero_copy_only=False)
     bucket = (series_hash(ids) % np.uint64(buckets)).astype(np.int64)
-    keep = np.isin(bucket, todo)
-    return batch.append_column(BUCKET, pa.array(bucket)).filter(pa.array(keep))
+    key_of = np.full(buckets, -1, dtype=np.int64)
+    key_of[list(keys)] = list(keys.values())
+    tagged = batch.append_column(BUCKET, pa.array(bucket))
+    tagged = tagged.append_column(SHUFFLE_KEY, pa.array(key_of[bucket]))
+    return tagged.filter(pa.array(np.isin(bucket, list(keys))))
 
 
 def plan(location: Location, data: pads.Dataset, spec: JobSpec) -> dict[str, Any]:
@@ -245,14 +250,19 @@ def run_pipeline(
     todo = [b for b in nonempty if b not in counted]
     if not todo:
         return progress
+    # One shuffle partition per bucket, up to a bound: more only costs tasks on a small job.
+    partitions = min(len(todo), MAX_PARTITIONS)
     tagged = ds.map_batches(
         _tag,  # type: ignore[arg-type]
-        fn_kwargs={"id_column": spec.id_column, "buckets": buckets, "todo": todo},
+        fn_kwargs={
+            "id_column": spec.id_column,
+            "buckets": buckets,
+            "keys": shuffle_keys(todo, partitions),
+        },
         batch_format="pyarrow",
         num_cpus=TASK_CPUS,
     )
-    # One shuffle partition per bucket, up to a bound: more only costs tasks on a small job.
-    grouped = tagged.groupby(BUCKET, num_partitions=min(len(todo), MAX_PARTITIONS))
+    grouped = tagged.groupby(SHUFFLE_KEY, num_partitions=partitions)
     written = grouped.map_groups(
         BucketWriter,
         fn_constructor_args=(spec.model_dump_json(), location.uri, s3_endpoint),
@@ -265,8 +275,8 @@ def run_pipeline(
         num_gpus=engine.actor_gpus or None,
     )
     # Progress from the parts as they are written, not from the rows Ray Data hands back: those
-    # come at the end of a task, a task holds every bucket the shuffle hashed into its partition
-    # (one to three of 20 at 100,000 series), and the row iterator kept one more back.
+    # come at the end of a task, a task can hold more than one bucket (more buckets than
+    # partitions), and the row iterator kept one more back.
     stop = threading.Event()
 
     def watch() -> None:
