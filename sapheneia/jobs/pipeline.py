@@ -3,8 +3,9 @@ one Parquet part per bucket.
 
     the id column, streamed here (pyarrow)     series counted, buckets planned: no Ray task yet
     read (Parquet file or folder, CSV)          tasks of ``Engine.cpus`` at most, all stages together
-      -> map_batches: bucket = hash(id) % n     rows of finished buckets dropped here (resume)
-      -> groupby(bucket).map_groups(BucketWriter, concurrency=Engine.actors, num_cpus=actor_cpus)
+      -> map_batches: bucket = hash(id) % n     rows of finished buckets dropped here (resume);
+                                                each bucket's shuffle key (``shuffle_keys``)
+      -> groupby(key).map_groups(BucketWriter, concurrency=Engine.actors, num_cpus=actor_cpus)
       -> the bucket's number back to the driver; progress from the parts as they appear
 
 A bucket holds whole series (all rows of a series hash alike), about ``series_per_bucket`` of them,
