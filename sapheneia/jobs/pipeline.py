@@ -176,9 +176,9 @@ def _tag(batch: pa.Table, id_column: str, buckets: int, keys: dict[int, int]) ->
     bucket = (series_hash(ids) % np.uint64(buckets)).astype(np.int64)
     key_of = np.full(buckets, -1, dtype=np.int64)
     key_of[list(keys)] = list(keys.values())
-    tagged = batch.append_column(BUCKET, pa.array(bucket))
-    tagged = tagged.append_column(SHUFFLE_KEY, pa.array(key_of[bucket]))
-    return tagged.filter(pa.array(np.isin(bucket, list(keys))))
+    key = key_of[bucket]
+    tagged = batch.append_column(BUCKET, pa.array(bucket)).append_column(SHUFFLE_KEY, pa.array(key))
+    return tagged.filter(pa.array(key >= 0))
 
 
 def plan(location: Location, data: pads.Dataset, spec: JobSpec) -> dict[str, Any]:
